@@ -1,0 +1,52 @@
+"""Wires the cloud services together from config and runs them until asked to stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cloud_broker.config import CloudConfig, secret_from_env
+from cloud_broker.ingest.consumer import IngestService
+from cloud_broker.ingest.writer import InfluxWriter, WriteError
+from cloud_broker.metrics import CloudMetrics
+from cloud_broker.presence import Presence
+from cloud_broker.registry.devices import DeviceCatalogue
+from cloud_broker.rules.engine import ThresholdEngine
+from device_profiles.schema import load_profiles
+
+log = logging.getLogger(__name__)
+
+
+def build_ingest(config: CloudConfig, metrics: CloudMetrics) -> IngestService:
+    profiles = load_profiles(config.profiles_dir)
+    catalogue = DeviceCatalogue.from_entries(config.devices, profiles)
+    influx = config.influx
+    token = secret_from_env(influx.token_env, "influx.token_env")
+    password = secret_from_env(influx.password_env, "influx.password_env")
+    writer = InfluxWriter(influx, password=password, token=token)
+    presence = Presence(catalogue, config.offline_after_intervals)
+    metrics.watch_presence(presence)
+    return IngestService(config, catalogue, writer, ThresholdEngine(), presence, metrics)
+
+
+def run_cloud(config: CloudConfig, stop: threading.Event,
+              metrics: CloudMetrics | None = None) -> None:
+    """Run ingest and rules until `stop` is set."""
+    metrics = metrics or CloudMetrics()
+    service = build_ingest(config, metrics)
+    if config.influx.create_database:
+        while not stop.is_set():
+            try:
+                service.writer.create_database()
+                break
+            except WriteError as err:
+                log.warning("InfluxDB not ready (%s); retrying", err)
+                stop.wait(1.0)
+    if config.metrics.port is not None:
+        port = metrics.serve(config.metrics.host, config.metrics.port)
+        log.info("metrics on http://%s:%d/metrics", config.metrics.host, port)
+    service.start()
+    log.info("cloud ingest running for %d devices", len(service.catalogue))
+    stop.wait()
+    service.stop()
+    log.info("cloud ingest stopped")

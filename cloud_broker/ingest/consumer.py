@@ -1,0 +1,235 @@
+"""The ingest: MQTT in (persistent session, manual acks) -> validate -> rules -> InfluxDB.
+
+Threads: paho's network thread decodes each message, runs the rules and appends its lines and
+its ack to the pending batch; the flusher thread writes the batch and only then acknowledges
+every message in it, in arrival order. A QoS 1 reading is therefore acknowledged to the broker
+only after InfluxDB holds it; if the ingest dies first the broker redelivers it (and the
+redelivery overwrites the same point). Rejected messages are acknowledged with their batch so
+acks stay in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from cloud_broker.config import CloudConfig
+from cloud_broker.ingest import points
+from cloud_broker.ingest.decode import Rejected, decode_readings
+from cloud_broker.ingest.writer import InfluxWriter, WriteError
+from cloud_broker.logthrottle import ThrottledLog
+from cloud_broker.metrics import CloudMetrics
+from cloud_broker.presence import Presence
+from cloud_broker.registry.devices import DeviceCatalogue
+from cloud_broker.rules.engine import AlarmEvent, ThresholdEngine
+from edge_agent.uplink import contract
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Batch:
+    lines: list[str] = field(default_factory=list)
+    acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos)
+    readings: int = 0
+    started: float = 0.0
+
+
+class IngestService:
+    def __init__(self, config: CloudConfig, catalogue: DeviceCatalogue, writer: InfluxWriter,
+                 engine: ThresholdEngine, presence: Presence, metrics: CloudMetrics) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.writer = writer
+        self.engine = engine
+        self.presence = presence
+        self.metrics = metrics
+        self.connected = threading.Event()
+        self._throttled = ThrottledLog(log)
+        self._cond = threading.Condition()
+        self._batch = _Batch()
+        self._stopping = threading.Event()
+        self._client: mqtt.Client | None = None
+        self._flusher: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        broker = self.config.broker
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=broker.client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True)
+        if broker.username:
+            client.username_pw_set(broker.username, broker.password())
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.max_inflight_messages_set(1000)
+        client.reconnect_delay_set(1, 10)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = broker.session_expiry_s
+        props.ReceiveMaximum = broker.receive_maximum
+        self._client = client
+        self._flusher = threading.Thread(target=self._flush_loop, name="ingest-flush",
+                                         daemon=True)
+        self._flusher.start()
+        client.connect_async(broker.host, broker.port, keepalive=30, clean_start=False,
+                             properties=props)
+        client.loop_start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Write and acknowledge what is pending, then disconnect (the session stays)."""
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._flusher is not None:
+            self._flusher.join(timeout_s)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        self.writer.close()
+
+    # --- MQTT callbacks (paho network thread) ------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags,
+                    reason: ReasonCode, _p: Properties | None) -> None:
+        if reason.is_failure:
+            log.error("broker refused the ingest connection: %s", reason)
+            return
+        client.subscribe([(contract.READINGS_SUBSCRIPTION, 1),
+                          (contract.GATEWAY_STATUS_SUBSCRIPTION, 1),
+                          (contract.DEVICE_STATUS_SUBSCRIPTION, 1)])
+        self.connected.set()
+        log.info("ingest connected (session present: %s)", flags.session_present)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode,
+                       _p: Properties | None) -> None:
+        if self.connected.is_set() and not self._stopping.is_set():
+            log.warning("ingest disconnected from broker: %s (will reconnect)", reason)
+        self.connected.clear()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        lines: list[str] = []
+        readings = 0
+        ref = contract.parse_gateway_topic(msg.topic)
+        self.metrics.received(kind=ref.kind if ref else "unknown").inc()
+        try:
+            if ref is None:
+                raise Rejected("bad_topic", f"topic {msg.topic[:120]!r} is outside the namespace")
+            if ref.kind == "readings":
+                lines, readings = self._readings(ref, msg.payload)
+            else:
+                lines = self._status(ref, msg.payload)
+        except Rejected as err:
+            self.metrics.rejected(reason=err.reason).inc()
+            self._throttled.warning(err.reason, f"rejected message on {msg.topic[:120]!r}: {err}")
+        with self._cond:
+            batch = self._batch
+            if not batch.acks:
+                batch.started = time.monotonic()
+            batch.lines.extend(lines)
+            batch.acks.append((msg.mid, msg.qos))
+            batch.readings += readings
+            self.metrics.pending.set(len(batch.acks))
+            if len(batch.lines) >= self.config.batch.max_points:
+                self._cond.notify()
+
+    def _readings(self, ref: contract.TopicRef, payload: bytes) -> tuple[list[str], int]:
+        now_ms = time.time_ns() // 1_000_000
+        batch = decode_readings(ref, payload, self.catalogue, now_ms,
+                                self.config.max_payload_bytes)
+        lines = points.reading_lines(batch)
+        self.presence.seen(batch.device.id)
+        self.metrics.readings_accepted.inc(len(batch.readings))
+        for reading in sorted(batch.readings, key=lambda r: r.ts):
+            for event in self.engine.evaluate(batch.device, reading.ts, reading.values):
+                lines.append(points.alarm_line(event))
+                self._publish_alarm(event)
+        return lines, len(batch.readings)
+
+    def _publish_alarm(self, event: AlarmEvent) -> None:
+        assert self._client is not None
+        topic = contract.alarm_topic(event.domain, event.device, event.rule)
+        payload = json.dumps(event.as_dict(), ensure_ascii=False).encode()
+        self._client.publish(topic, payload, qos=1)
+        self.metrics.alarms(state=event.state, severity=event.severity).inc()
+        self.metrics.alarms_active.set(len(self.engine.active))
+        log.info("alarm %s %s: %s (value %s)", event.state, event.alarm_id[:8], event.title_zh,
+                 event.value)
+
+    def _status(self, ref: contract.TopicRef, payload: bytes) -> list[str]:
+        if not payload:  # a cleared retained message
+            return []
+        try:
+            body = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise Rejected("bad_json", f"status is not JSON: {err}") from err
+        state = body.get("state") if isinstance(body, dict) else None
+        ts = body.get("ts") if isinstance(body, dict) else None
+        ts = ts if isinstance(ts, int) and not isinstance(ts, bool) else time.time_ns() // 10**6
+        if ref.kind == "status":
+            if state not in ("online", "offline"):
+                raise Rejected("bad_schema", f"gateway state {state!r}")
+            self.presence.gateway_status(ref.gateway, state == "online")
+            return [points.gateway_status_line(ref.gateway, state, ts)]
+        if state not in ("online", "unreachable"):
+            raise Rejected("bad_schema", f"device state {state!r}")
+        device = self.catalogue.get(str(ref.device))
+        if device is None or device.gateway != ref.gateway:
+            raise Rejected("unknown_device", f"status for unregistered device {ref.device!r}")
+        self.presence.device_status(device.id, state == "online")
+        reason = str(body.get("reason", ""))[:200]
+        return [points.device_status_line(ref.gateway, device.id, state, reason, ts)]
+
+    # --- flusher thread ------------------------------------------------------------------------
+    def _take_batch(self) -> _Batch | None:
+        max_delay = self.config.batch.max_delay_ms / 1000
+        with self._cond:
+            while not self._stopping.is_set():
+                batch = self._batch
+                due = batch.started + max_delay - time.monotonic()
+                if batch.acks and (due <= 0 or len(batch.lines) >= self.config.batch.max_points):
+                    break
+                self._cond.wait(timeout=max_delay if not batch.acks else max(due, 0.001))
+            batch, self._batch = self._batch, _Batch()
+            return batch if batch.acks else None
+
+    def _flush_loop(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is not None:
+                self._write_and_ack(batch)
+            if self._stopping.is_set() and batch is None:
+                return
+
+    def _write_and_ack(self, batch: _Batch) -> None:
+        delay = self.config.batch.retry_initial_s
+        while True:
+            started = time.perf_counter()
+            try:
+                self.writer.write(batch.lines)
+                self.metrics.write_seconds.observe(time.perf_counter() - started)
+                self.metrics.points_written.inc(batch.readings)
+                break
+            except WriteError as err:
+                if not err.retryable:
+                    self.metrics.rejected(reason="influx_refused").inc(len(batch.acks))
+                    self._throttled.warning("influx_refused", f"InfluxDB refused a batch: {err}")
+                    break
+                self.metrics.write_retries.inc()
+                self._throttled.warning("influx_down", f"write failed, retrying: {err}")
+                if self._stopping.wait(delay * random.uniform(0.5, 1.0)):
+                    return  # stopping: leave it unacknowledged; the broker redelivers it
+                delay = min(delay * 2, self.config.batch.retry_max_s)
+        assert self._client is not None
+        for mid, qos in batch.acks:
+            self._client.ack(mid, qos)
+        with self._cond:
+            self.metrics.pending.set(len(self._batch.acks))

@@ -1,0 +1,55 @@
+"""The devices the cloud knows: which gateway owns each and which profile it follows.
+
+Built from the cloud config today; the provisioning registry (SQLite) will feed the same
+object later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloud_broker.config import ConfigError, DeviceEntry
+from device_profiles.schema import Profile, ProfileSet
+
+
+@dataclass(frozen=True)
+class KnownDevice:
+    id: str
+    gateway: str
+    profile: Profile
+    name: str
+    site: str | None
+    interval_s: float
+
+    @property
+    def domain(self) -> str:
+        return str(self.profile.domain)
+
+
+class DeviceCatalogue:
+    """Lookup of known devices by id."""
+
+    def __init__(self, devices: dict[str, KnownDevice]) -> None:
+        self.devices = devices
+
+    @classmethod
+    def from_entries(cls, entries: tuple[DeviceEntry, ...] | list[DeviceEntry],
+                     profiles: ProfileSet) -> DeviceCatalogue:
+        devices: dict[str, KnownDevice] = {}
+        for entry in entries:
+            if entry.id in devices:
+                raise ConfigError(f"device {entry.id!r} is listed twice")
+            try:
+                profile = profiles.get(entry.profile)
+            except KeyError as err:
+                raise ConfigError(f"device {entry.id!r}: {err.args[0]}") from err
+            devices[entry.id] = KnownDevice(
+                entry.id, entry.gateway, profile, entry.name or entry.id, entry.site,
+                entry.interval_s or profile.poll_interval_s)
+        return cls(devices)
+
+    def get(self, device_id: str) -> KnownDevice | None:
+        return self.devices.get(device_id)
+
+    def __len__(self) -> int:
+        return len(self.devices)

@@ -1,0 +1,1 @@
+"""Dongchang IoT command-line tools and local runtime helpers."""

@@ -1,0 +1,3 @@
+from dciot.cli.main import app
+
+app(prog_name="dciot")

@@ -1,0 +1,18 @@
+"""The `dciot` command: one thin typer app per command group; each parses, calls, renders."""
+
+from __future__ import annotations
+
+import typer
+
+from dciot.cli import cloud, demo, edge, profiles, sim
+
+app = typer.Typer(help="Dongchang IoT telemetry stack.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(edge.app, name="edge")
+app.add_typer(cloud.app, name="cloud")
+app.add_typer(sim.app, name="sim")
+app.add_typer(profiles.app, name="profiles")
+app.command("demo")(demo.demo)
+
+if __name__ == "__main__":
+    app()

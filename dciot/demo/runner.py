@@ -1,0 +1,210 @@
+"""Runs the simulated district end to end: real mosquitto and influxd on free loopback ports,
+the device simulators, one edge agent per site and the cloud services, each its own process;
+injects faults on a schedule so alarms are raised and cleared."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from dciot.demo import district
+from dciot.demo.monitor import AlarmSubscriber, scrape, total
+from dciot.demo.services import DciotProcess, wait_for_port
+from dciot.runtime import InfluxServer, MosquittoServer, free_port
+from firmware_sims.control import send_fault
+
+DATABASE = "dciot"
+CST = timezone(timedelta(hours=8))
+
+
+@dataclass
+class DemoOptions:
+    run_dir: Path = Path("run/demo")
+    poles: int = 20
+    pump_stations: int = 2
+    interval_s: float = 1.0
+    time_scale: float = 60.0
+    fault_cycle_s: float = 40.0
+
+
+@dataclass(frozen=True)
+class FaultStep:
+    at_s: float
+    label: str
+    faults: list[dict[str, object]]
+
+
+@dataclass
+class District:
+    """The running district; `start()` brings everything up, `stop()` tears it down."""
+
+    options: DemoOptions
+    sites: list[district.Site] = field(default_factory=list)
+    ports: district.Ports | None = None
+    mosquitto: MosquittoServer | None = None
+    influx: InfluxServer | None = None
+    processes: list[DciotProcess] = field(default_factory=list)
+    alarms: AlarmSubscriber | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        assert self.ports is not None
+        return f"http://127.0.0.1:{self.ports.cloud_metrics}/metrics"
+
+    @property
+    def control_url(self) -> str:
+        assert self.ports is not None
+        return f"http://127.0.0.1:{self.ports.sim_control}"
+
+    def _write(self, name: str, document: dict[str, object]) -> Path:
+        path = self.options.run_dir / "config" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False),
+                        encoding="utf-8")
+        return path
+
+    def start(self, say: Callable[[str], None] = print) -> None:
+        opts = self.options
+        if opts.run_dir.exists():
+            shutil.rmtree(opts.run_dir)
+        opts.run_dir.mkdir(parents=True)
+        n_sites = district.sites_needed(opts.poles, opts.pump_stations)
+        self.ports = district.Ports(mqtt=free_port(), influx=free_port(),
+                                    sim_control=free_port(), cloud_metrics=free_port(),
+                                    sim_servers=[free_port() for _ in range(n_sites)])
+        self.sites = district.plan_district(opts.poles, opts.pump_stations,
+                                            self.ports.sim_servers)
+        self.mosquitto = MosquittoServer(opts.run_dir / "mosquitto", port=self.ports.mqtt)
+        self.influx = InfluxServer(opts.run_dir / "influxdb", port=self.ports.influx)
+        say(f"starting mosquitto on 127.0.0.1:{self.ports.mqtt} and influxd on "
+            f"127.0.0.1:{self.ports.influx}")
+        self.mosquitto.start()
+        self.influx.start()
+        self.alarms = AlarmSubscriber("127.0.0.1", self.ports.mqtt)
+        self.alarms.start()
+        self._start_services(say)
+
+    def _start_services(self, say: Callable[[str], None]) -> None:
+        opts, ports = self.options, self.ports
+        assert ports is not None
+        start = datetime.now(CST).replace(hour=17, minute=0, second=0, microsecond=0)
+        sims = self._write("sims.yaml", district.sim_config(
+            self.sites, ports.sim_control, opts.time_scale, start.isoformat()))
+        cloud = self._write("cloud.yaml", district.cloud_config(
+            self.sites, ports, DATABASE, opts.interval_s))
+        logs = opts.run_dir / "logs"
+        sim = DciotProcess("simulators", ["sim", "run", str(sims)], logs / "sims.log")
+        sim.start()
+        self.processes.append(sim)
+        for port in [*ports.sim_servers, ports.sim_control]:
+            wait_for_port("127.0.0.1", port, 30, sim)
+        cloud_proc = DciotProcess("cloud", ["cloud", "run", str(cloud)], logs / "cloud.log")
+        cloud_proc.start()
+        self.processes.append(cloud_proc)
+        wait_for_port("127.0.0.1", ports.cloud_metrics, 30, cloud_proc)
+        for site in self.sites:
+            path = self._write(f"{site.gateway_id}.yaml",
+                               district.gateway_config(site, ports.mqtt, opts.interval_s))
+            proc = DciotProcess(site.gateway_id, ["edge", "run", str(path)],
+                                logs / f"{site.gateway_id}.log")
+            proc.start()
+            self.processes.append(proc)
+        devices = sum(len(s.devices) for s in self.sites)
+        say(f"{len(self.sites)} edge agents, {devices} simulated devices, cloud ingest and "
+            f"rules running; logs in {logs}")
+
+    def fault_plan(self, duration_s: float | None) -> list[FaultStep]:
+        """Inject, then release, once per cycle (or once, fitted into a short run)."""
+        pump = next(d for s in self.sites for d in s.devices if d.profile == district.PUMP_PROFILE)
+        poles = [d for s in self.sites for d in s.devices if d.profile == district.POLE_PROFILE]
+        pressed, muted = poles[min(2, len(poles) - 1)], poles[min(6, len(poles) - 1)]
+        inject = [
+            {"port": pump.port, "unit": pump.unit, "action": "force", "point": "sump_level",
+             "value": 4.9},
+            {"port": pressed.port, "unit": pressed.unit, "action": "force",
+             "point": "emergency_button", "value": True},
+            {"port": muted.port, "unit": muted.unit, "action": "mute"},
+        ]
+        release = [
+            {"port": pump.port, "unit": pump.unit, "action": "release", "point": "sump_level"},
+            {"port": pressed.port, "unit": pressed.unit, "action": "release",
+             "point": "emergency_button"},
+            {"port": muted.port, "unit": muted.unit, "action": "unmute"},
+        ]
+        cycle = self.options.fault_cycle_s
+        if duration_s is not None and duration_s < cycle:
+            cycle = duration_s
+        starts = [0.0] if duration_s is not None and duration_s <= cycle * 1.5 else None
+        steps: list[FaultStep] = []
+        horizon = duration_s if duration_s is not None else 365 * 86400.0
+        for base in starts or [k * cycle for k in range(int(horizon // cycle) + 1)]:
+            steps.append(FaultStep(base + 0.2 * cycle,
+                                   f"注入故障: {pump.name}水位4.9 m, {pressed.name}一键报警, "
+                                   f"{muted.name}断线", inject))
+            steps.append(FaultStep(base + 0.6 * cycle, "解除故障: 水位、报警按钮、通信恢复",
+                                   release))
+        return [s for s in steps if s.at_s < horizon]
+
+    def apply(self, step: FaultStep) -> None:
+        for fault in step.faults:
+            send_fault(self.control_url, **fault)
+
+    def summary(self) -> dict[str, object]:
+        assert self.influx is not None and self.alarms is not None
+        try:
+            samples = scrape(self.metrics_url)
+        except OSError:
+            samples = {}
+        counted = self.influx.query("SELECT count(*) FROM /.*/", db=DATABASE)
+        with self.alarms.lock:
+            log = self.alarms.log
+            raised, cleared, active = log.raised, log.cleared, len(log.active)
+        return {
+            "points_written": int(total(samples, "dciot_ingest_points_written_total")),
+            "devices_online": int(total(samples, "dciot_devices_online")),
+            "devices_known": int(total(samples, "dciot_devices_known")),
+            "gateways_online": int(total(samples, "dciot_gateways_online")),
+            "alarms_raised": raised,
+            "alarms_cleared": cleared,
+            "alarms_active": active,
+            "rejected": int(total(samples, "dciot_ingest_rejected_total")),
+            "influx_url": self.influx.url,
+            "influx_db": DATABASE,
+            "series_counts": _series_counts(counted),
+            "run_dir": str(self.options.run_dir.resolve()),
+        }
+
+    def stop(self) -> None:
+        """Edge agents first (they say offline), then cloud, simulators, broker, database."""
+        for proc in reversed(self.processes):
+            proc.stop()
+        if self.alarms is not None:
+            self.alarms.stop()
+        for server in (self.mosquitto, self.influx):
+            if server is not None:
+                server.stop()
+
+
+def _series_counts(result: dict[str, object]) -> dict[str, int]:
+    """{measurement: number of rows} from a `SELECT count(*)` answer."""
+    counts: dict[str, int] = {}
+    for res in result.get("results", []):  # type: ignore[union-attr]
+        for series in res.get("series", []):
+            values = series["values"][0][1:]
+            counts[series["name"]] = max((int(v) for v in values if v is not None), default=0)
+    return counts
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return False

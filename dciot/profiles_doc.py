@@ -1,0 +1,78 @@
+"""Renders device_profiles/README.md from the pydantic models in device_profiles/schema.py,
+so the reference cannot drift from the validator (tests/device_profiles/test_readme.py)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from device_profiles import schema
+
+INTRO = """# Device profiles
+
+One YAML file per device model: `device_profiles/<domain folder>/<profile id>.yaml`, the file
+stem equal to `id`. A profile describes a *model* (its registers, scaling, units and default
+alarm rules); device *instances* (address, unit id, gateway) live in the gateway config and refer
+to the profile by id. A new device model needs a profile, not code.
+
+Check profiles with `dciot profiles check [PATH]`: every error is printed with its file and field
+path (e.g. `points[8] (flow).type`) and the command exits non-zero. A bad profile stops the edge
+agent and the cloud at start-up; nothing is skipped or corrected silently.
+
+Engineering value = raw × `scale` + `offset` (edge_agent/scaling.py). Addresses are 0-based
+protocol addresses (a manual's 40001 is holding register 0).
+
+This file is generated from `device_profiles/schema.py` by `dciot profiles doc`; do not edit it
+by hand.
+"""
+
+
+def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Annotated:
+        return _type_name(get_args(annotation)[0])
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return " or ".join(f"`{a}`" for a in get_args(annotation))
+    if origin is not None:
+        args = [a for a in get_args(annotation) if a is not type(None) and a is not Ellipsis]
+        names = " or ".join(_type_name(a) for a in args)
+        return f"list of {names}" if origin in (tuple, list) else names
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return ", ".join(f"`{m.value}`" for m in annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"[{annotation.__name__}](#{annotation.__name__.lower()})"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _model_table(model: type[BaseModel]) -> str:
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        default = "required" if info.default is PydanticUndefined else f"`{info.default!r}`"
+        if info.default_factory is not None:
+            default = "`()`"
+        doc = (info.description or "").replace("|", "\\|")
+        rows.append(f"| `{key}` | {_type_name(info.annotation)} | {default} | {doc} |")
+    return "\n".join(rows)
+
+
+def render_profiles_readme() -> str:
+    sections = [INTRO]
+    for model in (schema.Profile, schema.Source, schema.ModbusTcpProtocol, schema.Point,
+                  schema.ThresholdAlarm):
+        doc = (model.__doc__ or "").strip()
+        sections.append(f"## {model.__name__}\n\n{doc}\n\n{_model_table(model)}\n")
+    units = ", ".join(f"`{u}`" if u else "`\"\"` (none)" for u in sorted(schema.UNITS))
+    sections.append(f"## Units\n\n{units}\n")
+    rules = ["| data type | register types | scale/offset | word_order | bit |",
+             "|---|---|---|---|---|"]
+    for data_type, rule in schema.TYPE_RULES.items():
+        tables = ", ".join(sorted(t.value for t in rule.register_types))
+        rules.append(f"| `{data_type.value}` | {tables} | {'yes' if rule.allows_scale else 'no'} "
+                     f"| {'yes' if rule.allows_word_order else 'no'} "
+                     f"| {'yes (holding/input)' if rule.allows_bit else 'no'} |")
+    sections.append("## What each data type allows\n\n" + "\n".join(rules) + "\n")
+    return "\n".join(sections)

@@ -1,0 +1,377 @@
+"""Device profile schema and loader: one YAML file per device model.
+
+A profile describes a *model* (registers, scaling, units, default alarm rules); instances
+(address, unit id, gateway) live in the gateway config and reference the profile by `id`.
+
+Validation is strict: models are frozen with ``extra="forbid"``, cross-field rules come from
+one table (``TYPE_RULES``), and every error names the file and the field path. A bad profile
+stops start-up; nothing is skipped or "fixed" silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SCHEMA_VERSION = 1
+PROFILES_ROOT = Path(__file__).resolve().parent
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+PROFILE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+
+class Domain(StrEnum):
+    smart_pole = "smart_pole"
+    pump_station = "pump_station"
+    fire = "fire"
+    water = "water"
+
+
+class RegisterType(StrEnum):
+    coil = "coil"
+    discrete_input = "discrete_input"
+    holding = "holding"
+    input = "input"
+
+
+class DataType(StrEnum):
+    bool = "bool"
+    int16 = "int16"
+    uint16 = "uint16"
+    int32 = "int32"
+    uint32 = "uint32"
+    float32 = "float32"
+
+
+class ByteOrder(StrEnum):
+    """Order of bytes inside one 16-bit word (big = Modbus standard)."""
+
+    big = "big"
+    little = "little"
+
+
+class WordOrder(StrEnum):
+    """Order of 16-bit words in a 32-bit value (big = high word first, "ABCD")."""
+
+    big = "big"
+    little = "little"
+
+
+class Access(StrEnum):
+    read = "read"
+    read_write = "read_write"
+
+
+class Severity(StrEnum):
+    critical = "critical"
+    major = "major"
+    minor = "minor"
+    warning = "warning"
+
+
+UNITS: frozenset[str] = frozenset(
+    {"", "%", "V", "A", "mA", "W", "kW", "kWh", "Hz", "°C", "%RH", "µg/m³", "mg/m³", "dB",
+     "dB(A)", "°", "m", "mm", "MPa", "kPa", "m³", "m³/h", "L/s", "rpm", "s", "min", "h", "lx"}
+)
+
+WORDS_PER_TYPE: dict[DataType, int] = {
+    DataType.bool: 1, DataType.int16: 1, DataType.uint16: 1,
+    DataType.int32: 2, DataType.uint32: 2, DataType.float32: 2,
+}
+
+
+@dataclass(frozen=True)
+class TypeRule:
+    """What a data type demands or forbids of a point (one row of the validation table)."""
+
+    register_types: frozenset[RegisterType]
+    allows_scale: bool
+    allows_word_order: bool
+    allows_bit: bool
+
+
+_BIT_TABLES = frozenset({RegisterType.coil, RegisterType.discrete_input})
+_WORD_TABLES = frozenset({RegisterType.holding, RegisterType.input})
+
+TYPE_RULES: dict[DataType, TypeRule] = {
+    DataType.bool: TypeRule(_BIT_TABLES | _WORD_TABLES, allows_scale=False,
+                            allows_word_order=False, allows_bit=True),
+    DataType.int16: TypeRule(_WORD_TABLES, True, False, False),
+    DataType.uint16: TypeRule(_WORD_TABLES, True, False, False),
+    DataType.int32: TypeRule(_WORD_TABLES, True, True, False),
+    DataType.uint32: TypeRule(_WORD_TABLES, True, True, False),
+    DataType.float32: TypeRule(_WORD_TABLES, True, True, False),
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(_Frozen):
+    """Where the register map was taken from."""
+
+    document: str = Field(description="manual or register map the profile was taken from")
+    version: str = Field("", description="its edition or version")
+    page: str = Field("", description="page or section")
+
+
+class ModbusTcpProtocol(_Frozen):
+    kind: Literal["modbus_tcp"]
+    max_registers_per_read: int = Field(125, ge=1, le=125, description="FC3/FC4 read limit")
+    max_bits_per_read: int = Field(2000, ge=1, le=2000, description="FC1/FC2 read limit")
+    max_gap_registers: int = Field(
+        0, ge=0, le=64, description="unused registers a merged read may span")
+    timeout_s: float = Field(1.0, gt=0, le=30, description="answer timeout per request")
+
+
+Protocol = Annotated[ModbusTcpProtocol, Field(discriminator="kind")]
+
+
+class Point(_Frozen):
+    """One value of the device: where it lives and how raw becomes engineering units.
+
+    Engineering value = raw * scale + offset (see edge_agent/scaling.py).
+    """
+
+    name: str = Field(pattern=NAME_PATTERN, description="snake_case English name (InfluxDB "
+                      "field)")
+    label_zh: str = Field(min_length=1, description="Chinese label shown to operators")
+    unit: str = Field("", description="one of the units below")
+    register_type: RegisterType
+    address: int = Field(ge=0, le=65535, description="0-based protocol address")
+    type: DataType
+    bit: int | None = Field(None, ge=0, le=15, description="bit of a 16-bit register (bool only)")
+    byte_order: ByteOrder = Field(ByteOrder.big, description="byte order inside a word")
+    word_order: WordOrder = Field(WordOrder.big, description="word order of 32-bit values "
+                                  "(big = high word first)")
+    scale: float = Field(1.0, description="engineering = raw * scale + offset")
+    offset: float = 0.0
+    access: Access = Access.read
+
+    @model_validator(mode="after")
+    def _check_type_rules(self) -> Point:
+        rule = TYPE_RULES[self.type]
+        if self.unit not in UNITS:
+            raise ValueError(f"unit {self.unit!r} is not one of the known units {sorted(UNITS)}")
+        if self.register_type not in rule.register_types:
+            allowed = ", ".join(sorted(rule.register_types))
+            raise ValueError(f"type {self.type} cannot live in a {self.register_type} register "
+                             f"(allowed: {allowed})")
+        if not rule.allows_scale and (self.scale != 1.0 or self.offset != 0.0):
+            raise ValueError(f"type {self.type} takes no scale/offset")
+        if self.scale == 0:
+            raise ValueError("scale must not be 0")
+        if not rule.allows_word_order and self.word_order != WordOrder.big:
+            raise ValueError(f"word_order applies only to 32-bit types, not {self.type}")
+        if self.bit is not None and (not rule.allows_bit or self.register_type in _BIT_TABLES):
+            raise ValueError("bit is allowed only for a bool point in a holding/input register")
+        if self.access == Access.read_write and self.register_type in {
+            RegisterType.discrete_input, RegisterType.input
+        }:
+            raise ValueError(f"a {self.register_type} register is read-only")
+        return self
+
+    @property
+    def words(self) -> int:
+        """Registers (or bits, for coil/discrete tables) this point occupies."""
+        return 1 if self.register_type in _BIT_TABLES else WORDS_PER_TYPE[self.type]
+
+    @property
+    def is_integer(self) -> bool:
+        """True when the engineering value is an integer (stored as an InfluxDB integer)."""
+        return (self.type not in {DataType.bool, DataType.float32}
+                and self.scale == 1.0 and self.offset == 0.0)
+
+
+class ThresholdAlarm(_Frozen):
+    """Raise when the value crosses `raise_at`; clear only once it is back past `clear_at`.
+
+    direction=above: raise when value > raise_at, clear when value < clear_at (clear_at < raise_at).
+    direction=below: raise when value < raise_at, clear when value > clear_at (clear_at > raise_at).
+    For a bool point use direction=above, raise_at=0.5, clear_at=0.5 (true raises, false clears).
+    """
+
+    id: str = Field(pattern=NAME_PATTERN, description="rule id, unique in the profile")
+    kind: Literal["threshold"] = "threshold"
+    point: str = Field(pattern=NAME_PATTERN, description="the point it watches")
+    direction: Literal["above", "below"]
+    raise_at: float = Field(description="raise when the value passes this")
+    clear_at: float = Field(description="clear only when the value is back past this")
+    severity: Severity
+    title_zh: str = Field(min_length=1, description="str.format template: {device}, {value}, "
+                          "{threshold}, {unit}, {label}")
+
+    @model_validator(mode="after")
+    def _check_hysteresis(self) -> ThresholdAlarm:
+        if self.direction == "above" and self.clear_at > self.raise_at:
+            raise ValueError("for direction=above clear_at must be <= raise_at")
+        if self.direction == "below" and self.clear_at < self.raise_at:
+            raise ValueError("for direction=below clear_at must be >= raise_at")
+        try:
+            self.title_zh.format(device="d", value=1.0, threshold=1.0, unit="", label="")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"title_zh template is invalid: {err}") from err
+        return self
+
+
+AlarmRule = Annotated[ThresholdAlarm, Field(discriminator="kind")]
+
+
+class Profile(_Frozen):
+    schema_version: int = Field(SCHEMA_VERSION, alias="schema", description="schema version")
+    id: str = Field(pattern=PROFILE_ID_PATTERN, description="equals the file stem")
+    vendor: str
+    model: str
+    description: str = ""
+    domain: Domain
+    source: Source
+    protocol: Protocol = Field(description="how the model is spoken to, by `kind`")
+    poll_interval_s: float = Field(10.0, gt=0, le=86400, description="default poll interval")
+    points: tuple[Point, ...] = Field(min_length=1, description="at least one")
+    alarms: tuple[AlarmRule, ...] = Field((), description="default alarm rules")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _check_cross_references(self) -> Profile:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema {self.schema_version} is not supported "
+                             f"(this build reads schema {SCHEMA_VERSION})")
+        names = [p.name for p in self.points]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate point names: {', '.join(duplicates)}")
+        _check_overlaps(self.points)
+        rule_ids = [a.id for a in self.alarms]
+        if len(set(rule_ids)) != len(rule_ids):
+            raise ValueError("duplicate alarm ids")
+        for alarm in self.alarms:
+            if alarm.point not in names:
+                raise ValueError(f"alarm {alarm.id!r} refers to unknown point {alarm.point!r}")
+        return self
+
+    def point(self, name: str) -> Point:
+        for p in self.points:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def _check_overlaps(points: Iterable[Point]) -> None:
+    """Two points may share a register only as different bits of it."""
+    whole: dict[tuple[RegisterType, int], str] = {}
+    bits: dict[tuple[RegisterType, int], dict[int, str]] = {}
+    for p in points:
+        for address in range(p.address, p.address + p.words):
+            key = (p.register_type, address)
+            owner = whole.get(key)
+            if p.bit is None:
+                owner = owner or next(iter(bits.get(key, {}).values()), None)
+                whole[key] = p.name
+            else:
+                owner = owner or bits.setdefault(key, {}).get(p.bit)
+                bits[key][p.bit] = p.name
+            if owner:
+                raise ValueError(f"point {p.name!r} overlaps {owner!r} "
+                                 f"at {p.register_type} {address}")
+
+
+class ProfileError(Exception):
+    """A profile file could not be read or is invalid; `problems` lists every error."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+def _location(loc: tuple[object, ...], data: object) -> str:
+    """Turn a pydantic error location into a readable path, naming points by their name."""
+    parts: list[str] = []
+    node: object = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list) and item < len(node):
+            node = node[item]
+            name = node.get("name") or node.get("id") if isinstance(node, dict) else None
+            parts[-1] = f"{parts[-1]}[{item}]" + (f" ({name})" if name else "")
+            continue
+        if isinstance(node, dict):
+            node = node.get(item)
+        parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def load_profile(path: Path) -> Profile:
+    """Read and validate one profile file; raise ProfileError listing every problem."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ProfileError(path, [f"cannot read YAML: {err}"]) from err
+    if not isinstance(data, dict):
+        raise ProfileError(path, ["top level must be a mapping"])
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as err:
+        problems = [f"{_location(e['loc'], data)}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in err.errors()]
+        raise ProfileError(path, problems) from err
+    if profile.id != path.stem:
+        raise ProfileError(path, [f"id: {profile.id!r} must equal the file name {path.stem!r}"])
+    if not re.fullmatch(PROFILE_ID_PATTERN, path.stem):
+        raise ProfileError(path, [f"file name {path.stem!r} is not a valid profile id"])
+    return profile
+
+
+def profile_files(root: Path = PROFILES_ROOT) -> list[Path]:
+    """Every profile file under root (or root itself when it is a file)."""
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*.yaml") if p.is_file())
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    """All profiles of a tree, by id."""
+
+    profiles: dict[str, Profile]
+
+    def get(self, profile_id: str) -> Profile:
+        try:
+            return self.profiles[profile_id]
+        except KeyError:
+            raise KeyError(f"unknown profile {profile_id!r}; known: "
+                           f"{', '.join(sorted(self.profiles))}") from None
+
+
+def load_profiles(root: Path = PROFILES_ROOT) -> ProfileSet:
+    """Load every profile under root; raise ProfileError for the first bad file.
+
+    Use `check_profiles` to collect every error of every file.
+    """
+    profiles: dict[str, Profile] = {}
+    for path in profile_files(root):
+        profile = load_profile(path)
+        if profile.id in profiles:
+            raise ProfileError(path, [f"id {profile.id!r} is defined twice"])
+        profiles[profile.id] = profile
+    return ProfileSet(profiles)
+
+
+def check_profiles(root: Path = PROFILES_ROOT) -> tuple[list[Profile], list[ProfileError]]:
+    """Validate every file under root; return the good profiles and every error."""
+    good: list[Profile] = []
+    errors: list[ProfileError] = []
+    for path in profile_files(root):
+        try:
+            good.append(load_profile(path))
+        except ProfileError as err:
+            errors.append(err)
+    return good, errors

@@ -1,0 +1,108 @@
+"""Gateway config: who this gateway is, where its broker is, and its device instances.
+
+Profiles describe models; this file lists instances (address, unit id) referencing a profile.
+See edge_agent/sample.yaml for every option with its default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from device_profiles.schema import NAME_PATTERN, PROFILES_ROOT, ProfileSet, load_profiles
+from edge_agent.errors import ConfigError
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BrokerConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_env: str | None = Field(
+        None, description="name of the environment variable holding the password (never logged)")
+    client_id: str | None = Field(None, description="defaults to the gateway id")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    max_queued_messages: int = Field(10_000, ge=1, description="in-memory bound while offline")
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+    def password(self) -> str | None:
+        if self.password_env is None:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(f"broker.password_env names {self.password_env!r}, which is not set")
+        return value
+
+
+class MetricsConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, le=65535, description="null disables the endpoint")
+
+
+class DeviceConfig(_Frozen):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str | None = Field(None, description="display name, e.g. 东昌路1号灯杆")
+    profile: str
+    host: str = "127.0.0.1"
+    port: int = Field(502, ge=1, le=65535)
+    unit: int = Field(1, ge=0, le=255)
+    interval_s: float | None = Field(None, gt=0, description="overrides the profile's interval")
+
+
+class GatewayConfig(_Frozen):
+    gateway_id: str = Field(pattern=ID_PATTERN)
+    site: str | None = None
+    broker: BrokerConfig = BrokerConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    profiles_dir: Path = PROFILES_ROOT
+    unreachable_after_failures: int = Field(3, ge=1, description="failed polls before a device "
+                                            "is reported unreachable")
+    devices: tuple[DeviceConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> GatewayConfig:
+        ids = [d.id for d in self.devices]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate device ids: {', '.join(dupes)}")
+        return self
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid gateway config"]
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {e['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def load_gateway_config(path: Path) -> tuple[GatewayConfig, ProfileSet]:
+    """Read the config and the profiles it references; raise ConfigError naming every problem."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from err
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(path, err)) from err
+    profiles_dir = config.profiles_dir
+    if not profiles_dir.is_absolute():
+        profiles_dir = path.parent / profiles_dir
+    profiles = load_profiles(profiles_dir)
+    unknown = sorted({d.profile for d in config.devices} - set(profiles.profiles))
+    if unknown:
+        raise ConfigError(f"{path}: devices reference unknown profiles: {', '.join(unknown)}")
+    return config, profiles
+
+
+__all__ = ["NAME_PATTERN", "BrokerConfig", "DeviceConfig", "GatewayConfig", "MetricsConfig",
+           "load_gateway_config"]

@@ -1,0 +1,119 @@
+"""MQTT uplink of the edge agent (paho-mqtt 2.x, MQTT 5, network loop in paho's thread).
+
+Presence: a retained birth message on connect and a retained last will, so the cloud sees the
+gateway go offline when the connection drops; a clean stop publishes "offline" itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge_agent.config import GatewayConfig
+from edge_agent.metrics import EdgeMetrics
+from edge_agent.uplink import contract
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "0.1.0"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class MqttUplink:
+    """Publishes readings and statuses for one gateway."""
+
+    def __init__(self, config: GatewayConfig, metrics: EdgeMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.connected = threading.Event()
+        self._client: mqtt.Client | None = None
+
+    def start(self) -> None:
+        broker = self.config.broker
+        gw = self.config.gateway_id
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=broker.client_id or gw,
+                             protocol=mqtt.MQTTv5)
+        if broker.username:
+            client.username_pw_set(broker.username, broker.password())
+        will = contract.encode_gateway_status(gw, "offline", None, reason="connection lost")
+        client.will_set(contract.gateway_status_topic(gw), will, qos=1, retain=True)
+        client.max_queued_messages_set(broker.max_queued_messages)
+        client.max_inflight_messages_set(1000)
+        client.reconnect_delay_set(1, int(max(1, broker.reconnect_max_s)))
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        self._client = client
+        client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s,
+                             clean_start=True)
+        client.loop_start()
+
+    def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object,
+                    reason: ReasonCode, _props: Properties | None) -> None:
+        if reason.is_failure:
+            log.error("broker refused connection: %s", reason)
+            return
+        gw = self.config.gateway_id
+        birth = contract.encode_gateway_status(
+            gw, "online", _now_ms(), site=self.config.site, devices=len(self.config.devices),
+            agent_version=AGENT_VERSION)
+        client.publish(contract.gateway_status_topic(gw), birth, qos=1, retain=True)
+        self.connected.set()
+        self.metrics.uplink_connected.set(1)
+        log.info("connected to broker %s:%s", self.config.broker.host, self.config.broker.port)
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object,
+                       reason: ReasonCode, _props: Properties | None) -> None:
+        if self.connected.is_set():
+            log.warning("disconnected from broker: %s (will reconnect)", reason)
+        self.connected.clear()
+        self.metrics.uplink_connected.set(0)
+
+    def _publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
+        assert self._client is not None, "start() first"
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        return info.rc != mqtt.MQTT_ERR_QUEUE_SIZE
+
+    def publish_readings(self, device: str, profile: str,
+                         readings: list[contract.Reading]) -> bool:
+        """Queue one reading batch with QoS 1; False (and counted) when the queue is full."""
+        gw = self.config.gateway_id
+        payload = contract.encode_readings(gw, device, profile, readings)
+        if not self._publish(contract.readings_topic(gw, device), payload):
+            self.metrics.publish_dropped(reason="queue_full").inc(len(readings))
+            return False
+        self.metrics.readings_published.inc(len(readings))
+        return True
+
+    def publish_device_status(self, device: str, state: str, reason: str,
+                              failures: int) -> None:
+        gw = self.config.gateway_id
+        payload = contract.encode_device_status(gw, device, state, _now_ms(), reason, failures)
+        self._publish(contract.device_status_topic(gw, device), payload, retain=True)
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Say "offline" (a clean disconnect sends no will), flush, disconnect."""
+        client = self._client
+        if client is None:
+            return
+        if self.connected.is_set():
+            gw = self.config.gateway_id
+            info = client.publish(
+                contract.gateway_status_topic(gw),
+                contract.encode_gateway_status(gw, "offline", _now_ms(), reason="stopped"),
+                qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError) as err:
+                log.warning("offline status not sent: %s", err)
+        client.disconnect()
+        client.loop_stop()
+        self._client = None
