@@ -60,13 +60,37 @@ def count_points(influx: InfluxServer, db: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+def _publish_all(publisher: mqtt.Client, payloads: list[tuple[str, bytes]],
+                 timeout_s: float) -> float:
+    started = time.monotonic()
+    infos = [publisher.publish(topic, body, qos=1) for topic, body in payloads]
+    for info in infos:
+        info.wait_for_publish(timeout_s)
+    return time.monotonic() - started
+
+
+def _wait_written(metrics_url: str, target: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if total(scrape(metrics_url), "dciot_ingest_points_written_total") >= target:
+            return
+        time.sleep(0.05)
+
+
+def _cpu(procs: dict[str, int | None]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in procs.items()}
+
+
 def run(readings: int, devices: int, timeout_s: float, workdir: Path) -> dict[str, object]:
+    """Phase "live": publish while the ingest runs. Phase "drain": the ingest is stopped while
+    the readings are published (its persistent session queues them in mosquitto), then started:
+    this measures the ingest alone, without the publisher competing for the CPU."""
     mosq = MosquittoServer(workdir / "mosquitto")
     influx = InfluxServer(workdir / "influxdb")
     mosq.start()
     influx.start()
     db = "bench"
     metrics_port = free_port()
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     config = {
         "broker": {"host": "127.0.0.1", "port": mosq.port, "client_id": "ingest-bench"},
         "influx": {"url": influx.url, "database": db},
@@ -76,54 +100,65 @@ def run(readings: int, devices: int, timeout_s: float, workdir: Path) -> dict[st
     }
     config_path = workdir / "cloud.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    ingest = DciotProcess("ingest", ["cloud", "run", str(config_path), "--log-level", "warning"],
-                          workdir / "ingest.log")
-    ingest.start()
+
+    def ingest_process(n: int) -> DciotProcess:
+        proc = DciotProcess("ingest", ["cloud", "run", str(config_path), "--log-level",
+                                       "warning"], workdir / f"ingest{n}.log")
+        proc.start()
+        wait_for_port("127.0.0.1", metrics_port, 30, proc)
+        return proc
+
+    ingest = ingest_process(1)
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher",
+                            protocol=mqtt.MQTTv5)
+    publisher.max_inflight_messages_set(1000)
+    publisher.max_queued_messages_set(0)
+    publisher.connect("127.0.0.1", mosq.port)
+    publisher.loop_start()
     try:
-        wait_for_port("127.0.0.1", metrics_port, 30, ingest)
-        publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher",
-                                protocol=mqtt.MQTTv5)
-        publisher.max_inflight_messages_set(1000)
-        publisher.max_queued_messages_set(0)
-        publisher.connect("127.0.0.1", mosq.port)
-        publisher.loop_start()
         base_ts = int(time.time() * 1000) - readings  # distinct timestamps, all in the past
         payloads = []
         for i in range(readings):
             device = f"ps-{i % devices:05d}"
             payloads.append((readings_topic(GATEWAY, device), encode_readings(
                 GATEWAY, device, "dc-pumpstation-v1", [Reading(base_ts + i, pump_values(i))])))
-        cpu0 = {name: cpu_seconds(pid) for name, pid in
-                (("ingest", ingest.pid), ("mosquitto", mosq.pid), ("influxd", influx.pid))}
+        half = readings // 2
+        servers = {"mosquitto": mosq.pid, "influxd": influx.pid}
+        time.sleep(1.0)  # let the ingest's subscription settle before the clock starts
+        # live
+        cpu0 = _cpu({"ingest": ingest.pid, **servers})
         started = time.monotonic()
-        infos = [publisher.publish(topic, body, qos=1) for topic, body in payloads]
-        for info in infos:
-            info.wait_for_publish(timeout_s)
-        published_s = time.monotonic() - started
-        deadline = started + timeout_s
-        while time.monotonic() < deadline:
-            if total(scrape(f"http://127.0.0.1:{metrics_port}/metrics"),
-                     "dciot_ingest_points_written_total") >= readings:
-                break
-            time.sleep(0.05)
-        landed_s = time.monotonic() - started
-        cpu1 = {name: cpu_seconds(pid) for name, pid in
-                (("ingest", ingest.pid), ("mosquitto", mosq.pid), ("influxd", influx.pid))}
+        publish_s = _publish_all(publisher, payloads[:half], timeout_s)
+        _wait_written(metrics_url, half, started + timeout_s)
+        live_s = time.monotonic() - started
+        cpu1 = _cpu({"ingest": ingest.pid, **servers})
+        # drain
+        ingest.stop()
+        _publish_all(publisher, payloads[half:], timeout_s)
+        ingest = ingest_process(2)
+        cpu2 = _cpu({"ingest": ingest.pid, **servers})
+        started = time.monotonic()
+        _wait_written(metrics_url, readings - half, started + timeout_s)
+        drain_s = time.monotonic() - started
+        cpu3 = _cpu({"ingest": ingest.pid, **servers})
         in_influx = count_points(influx, db)
-        publisher.loop_stop()
         return {
             "readings_published": readings,
             "points_in_influxdb": in_influx,
             "fields_per_point": len(pump_values(0)),
             "devices": devices,
-            "publish_seconds": round(published_s, 2),
-            "landed_seconds": round(landed_s, 2),
-            "points_per_second": round(in_influx / landed_s),
-            "cpu_seconds": {k: round(cpu1[k] - cpu0[k], 2) for k in cpu0},
-            "ingest_cpu_share_of_one_core": round((cpu1["ingest"] - cpu0["ingest"]) / landed_s,
-                                                  2),
+            "live": {"readings": half, "publish_seconds": round(publish_s, 2),
+                     "landed_seconds": round(live_s, 2),
+                     "points_per_second": round(half / live_s),
+                     "cpu_seconds": {k: round(cpu1[k] - cpu0[k], 2) for k in cpu0}},
+            "drain": {"readings": readings - half, "landed_seconds": round(drain_s, 2),
+                      "points_per_second": round((readings - half) / drain_s),
+                      "cpu_seconds": {k: round(cpu3[k] - cpu2[k], 2) for k in cpu2},
+                      "ingest_cpu_us_per_reading": round(
+                          (cpu3["ingest"] - cpu2["ingest"]) / (readings - half) * 1e6)},
         }
     finally:
+        publisher.loop_stop()
         ingest.stop()
         mosq.stop()
         influx.stop()

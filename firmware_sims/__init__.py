@@ -1,6 +1,7 @@
 """Modbus TCP device simulators laid out exactly as the device profiles say.
 
     config.py         SimConfig (YAML) -> which units of which profile on which port
+    errors.py         exception tree
     clock.py          simulated clock (real monotonic time * time_scale + start)
     physics.py        daily patterns and noise shared by the device models
     device.py         DeviceModel: values by point name, forces, client writes

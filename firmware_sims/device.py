@@ -11,13 +11,14 @@ A model keeps three layers of values, by point name, and reports the first that 
 `state` holds the physical quantities the physics integrates (water level, energy, ...);
 `set_state(name, value)` changes one, and the physics continues from there. Points the profile
 does not have are computed but never reported; profile points the model does not know report
-their initial value. Reported values are exactly what the registers can carry: `values()` puts
-each one through to_raw -> encode -> decode -> to_engineering, so a client reads them back equal.
+their initial value. Reported values are exactly what the registers carry (`readback`), so a
+client decodes them equal to `values()`.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping
 from datetime import datetime
 from typing import ClassVar
@@ -26,19 +27,22 @@ import numpy as np
 
 from device_profiles.schema import Access, DataType, Domain, Point, Profile
 from edge_agent.errors import FrameError
-from edge_agent.protocols.modbus.codec import decode_point, encode_point
+from edge_agent.protocols.modbus.codec import decode_point, encode_point, shortest_float32
 from edge_agent.scaling import to_engineering, to_raw
 
 Value = bool | int | float
 
 
 def readback(point: Point, value: Value) -> Value:
-    """The engineering value a client decodes after `value` is written to `point`'s registers.
+    """The engineering value a client decodes once `value` is in `point`'s registers.
 
-    Raises FrameError when the registers cannot hold it (e.g. -1 in a uint16).
+    Same result as to_raw -> encode_point -> decode_point -> to_engineering, without building
+    the registers; the value must fit them (`coerce_value` checks that).
     """
-    words = encode_point(point, to_raw(point, value))
-    return to_engineering(point, decode_point(point, point.address, words))
+    raw = to_raw(point, value)
+    if point.type == DataType.float32:
+        raw = shortest_float32(struct.unpack(">f", struct.pack(">f", raw))[0])
+    return to_engineering(point, raw)
 
 
 def coerce_value(point: Point, value: object) -> Value:
@@ -54,11 +58,13 @@ def coerce_value(point: Point, value: object) -> Value:
         raise ValueError(f"{point.name} takes a number, not {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{point.name} takes a finite number, not {value!r}")
+    raw = to_raw(point, value)
     try:
-        return readback(point, value)
+        words = encode_point(point, raw)
     except FrameError as err:
         raise ValueError(f"{value!r} does not fit {point.name} ({point.type}, scale "
                          f"{point.scale:g}): {err}") from err
+    return to_engineering(point, decode_point(point, point.address, words))
 
 
 class DeviceModel:

@@ -113,6 +113,7 @@ class SimUnit:
         self.profile = model.profile
         self.muted = False
         self.context = UnitContext(model.profile, self._client_wrote)
+        self._published: dict[str, object] = {}
 
     @property
     def key(self) -> str:
@@ -120,10 +121,14 @@ class SimUnit:
         return f"{self.port}:{self.unit_id}"
 
     def publish(self) -> None:
-        """Write every point's current value into the registers."""
+        """Write every point's current value into the registers (those that changed)."""
         values = self.model.values()
         for p in self.profile.points:
-            raw = to_raw(p, values[p.name])
+            value = values[p.name]
+            if self._published.get(p.name, self) == value:
+                continue
+            self._published[p.name] = value
+            raw = to_raw(p, value)
             current = 0
             if p.bit is not None:
                 current = int(self.context.read(p.register_type, p.address, 1)[0])

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 from cloud_broker.registry.devices import DeviceCatalogue, KnownDevice
-from device_profiles.schema import DataType, Point
 from edge_agent.uplink.contract import READING_SCHEMA, TopicRef
 
 Value = bool | int | float
@@ -49,20 +48,22 @@ class DecodedBatch:
     readings: list[DecodedReading]
 
 
-def _coerce(point: Point, value: object) -> Value:
-    if point.type == DataType.bool:
-        if isinstance(value, bool):
-            return value
-        raise Rejected("bad_value", f"{point.name} must be true/false, got {value!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Rejected("bad_value", f"{point.name} must be a number, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise Rejected("bad_value", f"{point.name} is not finite: {value!r}")
-    if point.is_integer:
-        if isinstance(value, float) and not value.is_integer():
-            raise Rejected("bad_value", f"{point.name} must be an integer, got {value!r}")
-        return int(value)
-    return float(value)
+def _coerce(name: str, kind: str, value: object) -> Value:
+    """Coerce a JSON value to the point's stored kind ("bool", "int" or "float")."""
+    value_type = type(value)
+    if kind == "bool":
+        if value_type is bool:
+            return value  # type: ignore[return-value]
+        raise Rejected("bad_value", f"{name} must be true/false, got {value!r}")
+    if value_type is bool or value_type not in (int, float):
+        raise Rejected("bad_value", f"{name} must be a number, got {value!r}")
+    if value_type is float and not math.isfinite(value):  # type: ignore[arg-type]
+        raise Rejected("bad_value", f"{name} is not finite: {value!r}")
+    if kind == "int":
+        if value_type is float and not value.is_integer():  # type: ignore[union-attr]
+            raise Rejected("bad_value", f"{name} must be an integer, got {value!r}")
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    return float(value)  # type: ignore[arg-type]
 
 
 def _parse_json(payload: bytes, max_bytes: int) -> dict[str, object]:
@@ -115,13 +116,13 @@ def _decode_reading(item: object, device: KnownDevice, now_ms: int,
         raise Rejected("ts_too_old", f"ts {ts} is older than {policy.max_age_ms // 86_400_000} d")
     if not isinstance(values, dict) or not values:
         raise Rejected("bad_schema", "values must be a non-empty object")
-    points = {p.name: p for p in device.profile.points}
+    kinds = device.point_kinds
     coerced: dict[str, Value] = {}
     for name, value in values.items():
-        point = points.get(name)
-        if point is None:
+        kind = kinds.get(name)
+        if kind is None:
             raise Rejected("unknown_point", f"{name!r} is not a point of {device.profile.id}")
-        coerced[name] = _coerce(point, value)
+        coerced[name] = _coerce(name, kind, value)
     return DecodedReading(ts, coerced)
 
 

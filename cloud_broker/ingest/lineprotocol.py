@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import lru_cache
 
 FieldValue = bool | int | float | str
 
@@ -41,6 +42,7 @@ def escape_measurement(name: str) -> str:
     return _no_newline(name, "measurement").translate(_MEASUREMENT)
 
 
+@lru_cache(maxsize=8192)
 def escape_key(key: str) -> str:
     """Escape a tag key, tag value or field key."""
     if not key:
@@ -52,6 +54,9 @@ def escape_key(key: str) -> str:
 
 
 def format_field(value: FieldValue) -> str:
+    value_type = type(value)
+    if value_type is float and math.isfinite(value):  # the common case first
+        return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

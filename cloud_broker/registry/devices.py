@@ -6,10 +6,18 @@ object later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cloud_broker.config import ConfigError, DeviceEntry
-from device_profiles.schema import Profile, ProfileSet
+from device_profiles.schema import DataType, Profile, ProfileSet
+
+
+def point_kind(profile: Profile, name: str) -> str:
+    """How the ingest stores a point: "bool", "int" or "float" (one InfluxDB type forever)."""
+    point = profile.point(name)
+    if point.type == DataType.bool:
+        return "bool"
+    return "int" if point.is_integer else "float"
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,7 @@ class KnownDevice:
     name: str
     site: str | None
     interval_s: float
+    point_kinds: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def domain(self) -> str:
@@ -43,9 +52,10 @@ class DeviceCatalogue:
                 profile = profiles.get(entry.profile)
             except KeyError as err:
                 raise ConfigError(f"device {entry.id!r}: {err.args[0]}") from err
+            kinds = {p.name: point_kind(profile, p.name) for p in profile.points}
             devices[entry.id] = KnownDevice(
                 entry.id, entry.gateway, profile, entry.name or entry.id, entry.site,
-                entry.interval_s or profile.poll_interval_s)
+                entry.interval_s or profile.poll_interval_s, kinds)
         return cls(devices)
 
     def get(self, device_id: str) -> KnownDevice | None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from device_profiles.schema import ProfileSet, load_profiles
 from dciot.runtime import free_port
+from device_profiles.schema import ProfileSet, load_profiles
 from firmware_sims.clock import DISTRICT_TZ
 from firmware_sims.config import SimConfig
 from firmware_sims.runner import run_simulators

@@ -126,7 +126,7 @@ def test_unknown_point_or_state_is_a_key_error(pump: PumpStation) -> None:
         pump.force("nope", 1)
     with pytest.raises(KeyError, match="no state 'flow'"):
         pump.set_state("flow", 1)
-    with pytest.raises(ValueError, match="within 0..5.5"):
+    with pytest.raises(ValueError, match=r"within 0\.\.5\.5"):
         pump.set_state("sump_level", 7.0)
 
 
