@@ -32,6 +32,11 @@ class CloudMetrics:
                              "written and acknowledged", registry=r)
         self.alarms = Counter("dciot_alarms", "Alarm events, by state and severity",
                               ["state", "severity"], registry=r).labels
+        self.edge_reported_drops = Gauge(
+            "dciot_edge_reported_drops", "Readings a gateway reports it dropped from its disk "
+            "buffer (total since its buffer began)", ["gateway"], registry=r)
+        self.edge_backlog = Gauge("dciot_edge_reported_backlog", "Readings a gateway reports "
+                                  "waiting in its disk buffer", ["gateway"], registry=r)
         self.alarms_active = Gauge("dciot_alarms_active", "Alarms currently active", registry=r)
 
     def watch_presence(self, presence: Presence) -> None:

@@ -6,6 +6,8 @@ import asyncio
 import logging
 
 from device_profiles.schema import ProfileSet
+from edge_agent.buffer.forwarder import Forwarder, ForwarderSettings
+from edge_agent.buffer.store import ReadingStore
 from edge_agent.config import GatewayConfig
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.protocols import BusPool, create_driver
@@ -17,21 +19,33 @@ log = logging.getLogger(__name__)
 
 async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Event,
                    metrics: EdgeMetrics | None = None) -> None:
-    """Poll every configured device and publish until `stop` is set."""
+    """Poll every configured device and forward readings until `stop` is set."""
     metrics = metrics or EdgeMetrics(config.gateway_id)
     if config.metrics.port is not None:
         port = metrics.serve(config.metrics.host, config.metrics.port)
         log.info("metrics on http://%s:%d/metrics", config.metrics.host, port)
+    buffer = config.buffer
+    assert buffer.path is not None, "load_gateway_config resolves the buffer path"
+    store = ReadingStore(buffer.path, buffer.max_bytes, buffer.max_age_s)
+    store.open()
     uplink = MqttUplink(config, metrics)
+    forwarder = Forwarder(store, uplink, metrics, ForwarderSettings(
+        replay_rate_per_s=buffer.replay_rate_per_s, replay_batch=buffer.replay_batch,
+        max_in_flight=buffer.max_in_flight))
+    uplink.on_acked = forwarder.on_acked
     pool = BusPool()
-    pollers = [
-        DevicePoller(device, profiles.get(device.profile),
-                     create_driver(device, profiles.get(device.profile), pool), uplink, metrics,
-                     config.unreachable_after_failures)
-        for device in config.devices
-    ]
+    pollers = []
+    for device in config.devices:
+        profile = profiles.get(device.profile)
+        pollers.append(DevicePoller(device, profile, create_driver(device, profile, pool),
+                                    forwarder, uplink, metrics,
+                                    config.unreachable_after_failures))
+    backlog = store.stats().readings
+    if backlog:
+        log.info("buffer %s holds %d readings from before; replaying them", buffer.path, backlog)
     uplink.start()
     tasks = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in pollers]
+    forwarding = asyncio.create_task(forwarder.run(), name="forwarder")
     log.info("gateway %s polling %d devices", config.gateway_id, len(pollers))
     try:
         await stop.wait()
@@ -39,6 +53,11 @@ async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Ev
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await forwarder.drain(buffer.drain_timeout_s)
+        forwarding.cancel()
+        await asyncio.gather(forwarding, return_exceptions=True)
         await pool.close()
         await asyncio.to_thread(uplink.stop)
-        log.info("gateway %s stopped", config.gateway_id)
+        left = store.stats().readings
+        store.close()
+        log.info("gateway %s stopped; %d readings kept in the buffer", config.gateway_id, left)

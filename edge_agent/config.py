@@ -47,6 +47,24 @@ class MetricsConfig(_Frozen):
     port: int | None = Field(None, ge=0, le=65535, description="null disables the endpoint")
 
 
+class BufferConfig(_Frozen):
+    """The on-disk store-and-forward buffer (see docs/reliability.md)."""
+
+    path: Path | None = Field(None, description="SQLite file; default buffer/<gateway_id>.sqlite "
+                              "beside the config file")
+    max_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="drop the oldest readings "
+                           "beyond this many payload bytes")
+    max_age_s: float = Field(7 * 86_400, gt=0, description="drop readings older than this")
+    replay_rate_per_s: float = Field(500.0, gt=0, description="backlog readings re-published "
+                                     "per second after a reconnect")
+    replay_batch: int = Field(50, ge=1, le=1000, description="readings of one device per "
+                              "replayed message")
+    max_in_flight: int = Field(2000, ge=1, description="messages published but not yet "
+                               "acknowledged")
+    drain_timeout_s: float = Field(2.0, ge=0, description="on SIGTERM, wait this long for "
+                                   "acknowledgements before exiting")
+
+
 class DeviceConfig(_Frozen):
     id: str = Field(pattern=ID_PATTERN)
     name: str | None = Field(None, description="display name, e.g. 东昌路1号灯杆")
@@ -62,6 +80,7 @@ class GatewayConfig(_Frozen):
     site: str | None = None
     broker: BrokerConfig = BrokerConfig()
     metrics: MetricsConfig = MetricsConfig()
+    buffer: BufferConfig = BufferConfig()
     profiles_dir: Path = PROFILES_ROOT
     unreachable_after_failures: int = Field(3, ge=1, description="failed polls before a device "
                                             "is reported unreachable")
@@ -97,6 +116,11 @@ def load_gateway_config(path: Path) -> tuple[GatewayConfig, ProfileSet]:
     profiles_dir = config.profiles_dir
     if not profiles_dir.is_absolute():
         profiles_dir = path.parent / profiles_dir
+    buffer_path = config.buffer.path or Path("buffer") / f"{config.gateway_id}.sqlite"
+    if not buffer_path.is_absolute():
+        buffer_path = path.parent / buffer_path
+    config = config.model_copy(update={
+        "buffer": config.buffer.model_copy(update={"path": buffer_path})})
     profiles = load_profiles(profiles_dir)
     unknown = sorted({d.profile for d in config.devices} - set(profiles.profiles))
     if unknown:
@@ -104,5 +128,5 @@ def load_gateway_config(path: Path) -> tuple[GatewayConfig, ProfileSet]:
     return config, profiles
 
 
-__all__ = ["NAME_PATTERN", "BrokerConfig", "DeviceConfig", "GatewayConfig", "MetricsConfig",
-           "load_gateway_config"]
+__all__ = ["NAME_PATTERN", "BrokerConfig", "BufferConfig", "DeviceConfig", "GatewayConfig",
+           "MetricsConfig", "load_gateway_config"]

@@ -15,8 +15,16 @@ class EdgeMetrics:
                              registry=self.registry).labels
         self.readings_published = Counter(
             "dciot_edge_readings_published", "Readings handed to MQTT", registry=self.registry)
-        self.publish_dropped = Counter(
-            "dciot_edge_publish_dropped", "Readings dropped before publishing, by reason",
+        self.buffered = Gauge("dciot_edge_buffered_readings", "Readings in the disk buffer "
+                              "(not yet acknowledged by the broker)", registry=self.registry)
+        self.buffer_bytes = Gauge("dciot_edge_buffer_bytes", "Payload bytes in the disk buffer",
+                                  registry=self.registry)
+        self.in_flight = Gauge("dciot_edge_in_flight_messages", "Published, not yet acknowledged",
+                               registry=self.registry)
+        self.replayed = Counter("dciot_edge_readings_replayed", "Backlog readings re-published",
+                                registry=self.registry)
+        self.buffer_dropped = Counter(
+            "dciot_edge_buffer_dropped", "Readings dropped from the disk buffer, by bound",
             ["reason"], registry=self.registry).labels
         self.devices_unreachable = Gauge(
             "dciot_edge_devices_unreachable", "Devices currently unreachable",

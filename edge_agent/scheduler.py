@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from device_profiles.schema import Profile
+from edge_agent.buffer.forwarder import Forwarder
 from edge_agent.config import DeviceConfig
 from edge_agent.errors import DeviceException, DeviceTimeout, FrameError, TransportError
 from edge_agent.metrics import EdgeMetrics
@@ -50,10 +51,12 @@ class DevicePoller:
     """Polls one device forever (until cancelled)."""
 
     def __init__(self, device: DeviceConfig, profile: Profile, driver: Driver,
-                 uplink: MqttUplink, metrics: EdgeMetrics, unreachable_after: int) -> None:
+                 forwarder: Forwarder, uplink: MqttUplink, metrics: EdgeMetrics,
+                 unreachable_after: int) -> None:
         self.device = device
         self.profile = profile
         self.driver = driver
+        self.forwarder = forwarder
         self.uplink = uplink
         self.metrics = metrics
         self.unreachable_after = unreachable_after
@@ -61,7 +64,7 @@ class DevicePoller:
         self.interval_s = device.interval_s or profile.poll_interval_s
 
     async def poll_once(self) -> Reading | None:
-        """Read, scale and publish one reading; None when the device failed."""
+        """Read, scale, store and forward one reading; None when the device failed."""
         try:
             raw = await self.driver.read()
         except (TransportError, FrameError) as err:
@@ -71,7 +74,7 @@ class DevicePoller:
         values = {name: to_engineering(self.profile.point(name), v) for name, v in raw.items()}
         self._succeeded()
         reading = Reading(ts=ts, values=values)
-        self.uplink.publish_readings(self.device.id, self.profile.id, [reading])
+        self.forwarder.submit(self.device.id, self.profile.id, reading)
         return reading
 
     def _failed(self, err: Exception) -> None:

@@ -105,7 +105,8 @@ class IngestService:
             return
         client.subscribe([(contract.READINGS_SUBSCRIPTION, 1),
                           (contract.GATEWAY_STATUS_SUBSCRIPTION, 1),
-                          (contract.DEVICE_STATUS_SUBSCRIPTION, 1)])
+                          (contract.DEVICE_STATUS_SUBSCRIPTION, 1),
+                          (contract.BUFFER_STATUS_SUBSCRIPTION, 1)])
         self.connected.set()
         log.info("ingest connected (session present: %s)", flags.session_present)
 
@@ -171,9 +172,13 @@ class IngestService:
             body = json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise Rejected("bad_json", f"status is not JSON: {err}") from err
-        state = body.get("state") if isinstance(body, dict) else None
-        ts = body.get("ts") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            raise Rejected("bad_schema", "status is not a JSON object")
+        state = body.get("state")
+        ts = body.get("ts")
         ts = ts if isinstance(ts, int) and not isinstance(ts, bool) else time.time_ns() // 10**6
+        if ref.kind == "buffer":
+            return [self._buffer_status(ref.gateway, body, ts)]
         if ref.kind == "status":
             if state not in ("online", "offline"):
                 raise Rejected("bad_schema", f"gateway state {state!r}")
@@ -187,6 +192,17 @@ class IngestService:
         self.presence.device_status(device.id, state == "online")
         reason = str(body.get("reason", ""))[:200]
         return [points.device_status_line(ref.gateway, device.id, state, reason, ts)]
+
+    def _buffer_status(self, gateway: str, body: dict[str, object], ts: int) -> str:
+        fields: dict[str, int] = {}
+        for key in ("readings", "bytes", "dropped_total"):
+            value = body.get(key)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise Rejected("bad_schema", f"buffer status field {key!r} must be an integer")
+            fields[key] = value
+        self.metrics.edge_reported_drops.labels(gateway=gateway).set(fields["dropped_total"])
+        self.metrics.edge_backlog.labels(gateway=gateway).set(fields["readings"])
+        return points.buffer_status_line(gateway, fields, ts)
 
     # --- flusher thread ------------------------------------------------------------------------
     def _take_batch(self) -> _Batch | None:

@@ -5,6 +5,7 @@
                     fields alarm_id, title, value, threshold                  (alarm events)
     gateway_status  tags gateway                 fields online (bool), state
     device_status   tags device, gateway         fields reachable (bool), reason
+    buffer_status   tags gateway                 fields readings, bytes, dropped_total
 
 A reading's timestamp is the device read time, so a redelivered reading overwrites the same
 point instead of adding one (idempotent writes).
@@ -40,3 +41,7 @@ def gateway_status_line(gateway: str, state: str, ts: int) -> str:
 def device_status_line(gateway: str, device: str, state: str, reason: str, ts: int) -> str:
     return format_line("device_status", {"gateway": gateway, "device": device},
                        {"reachable": state == "online", "reason": reason}, ts)
+
+
+def buffer_status_line(gateway: str, fields: dict[str, int], ts: int) -> str:
+    return format_line("buffer_status", {"gateway": gateway}, fields, ts)

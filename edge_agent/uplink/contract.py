@@ -5,6 +5,7 @@ Topics (all under ``dc/v1``; documented in docs/architecture.md):
     dc/v1/gw/{gateway}/readings/{device}        QoS 1   reading batches (gateway -> cloud)
     dc/v1/gw/{gateway}/status                   QoS 1   retained birth / last will
     dc/v1/gw/{gateway}/devices/{device}/status  QoS 1   retained device reachability
+    dc/v1/gw/{gateway}/buffer                   QoS 1   retained store-and-forward state
     dc/v1/alarms/{domain}/{device}/{rule}       QoS 1   alarm raised/cleared (cloud -> consumers)
 
 Identifiers in topics match ``ID_PATTERN``: no ``/``, ``+``, ``#`` or spaces. Pure module: it
@@ -23,11 +24,13 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 READING_SCHEMA = "dc.reading/1"
 GATEWAY_STATUS_SCHEMA = "dc.gateway-status/1"
 DEVICE_STATUS_SCHEMA = "dc.device-status/1"
+BUFFER_STATUS_SCHEMA = "dc.buffer-status/1"
 ALARM_SCHEMA = "dc.alarm/1"
 
 READINGS_SUBSCRIPTION = f"{ROOT}/gw/+/readings/+"
 GATEWAY_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/status"
 DEVICE_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/devices/+/status"
+BUFFER_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/buffer"
 ALARMS_SUBSCRIPTION = f"{ROOT}/alarms/#"
 
 Value = bool | int | float
@@ -43,6 +46,10 @@ def gateway_status_topic(gateway: str) -> str:
 
 def device_status_topic(gateway: str, device: str) -> str:
     return f"{ROOT}/gw/{gateway}/devices/{device}/status"
+
+
+def buffer_status_topic(gateway: str) -> str:
+    return f"{ROOT}/gw/{gateway}/buffer"
 
 
 def alarm_topic(domain: str, device: str, rule: str) -> str:
@@ -66,6 +73,8 @@ def parse_gateway_topic(topic: str) -> TopicRef | None:
     gateway, rest = parts[3], parts[4:]
     if rest == ["status"]:
         return TopicRef("status", gateway)
+    if rest == ["buffer"]:
+        return TopicRef("buffer", gateway)
     if len(rest) == 2 and rest[0] == "readings" and ID_RE.match(rest[1]):
         return TopicRef("readings", gateway, rest[1])
     if len(rest) == 3 and rest[0] == "devices" and rest[2] == "status" and ID_RE.match(rest[1]):
@@ -103,3 +112,12 @@ def encode_device_status(gateway: str, device: str, state: str, ts: int, reason:
     body = {"schema": DEVICE_STATUS_SCHEMA, "gateway": gateway, "device": device, "state": state,
             "ts": ts, "reason": reason, "consecutive_failures": consecutive_failures}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_buffer_status(gateway: str, ts: int, readings: int, size_bytes: int,
+                         oldest_ts: int | None, dropped: dict[str, int]) -> bytes:
+    """What the gateway holds on disk and what it had to drop (totals since the store began)."""
+    body = {"schema": BUFFER_STATUS_SCHEMA, "gateway": gateway, "ts": ts, "readings": readings,
+            "bytes": size_bytes, "oldest_ts": oldest_ts, "dropped": dropped,
+            "dropped_total": sum(dropped.values())}
+    return json.dumps(body, separators=(",", ":")).encode()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -31,9 +32,11 @@ def _now_ms() -> int:
 class MqttUplink:
     """Publishes readings and statuses for one gateway."""
 
-    def __init__(self, config: GatewayConfig, metrics: EdgeMetrics) -> None:
+    def __init__(self, config: GatewayConfig, metrics: EdgeMetrics,
+                 on_acked: Callable[[int], None] = lambda _mid: None) -> None:
         self.config = config
         self.metrics = metrics
+        self.on_acked = on_acked
         self.connected = threading.Event()
         self._client: mqtt.Client | None = None
 
@@ -51,6 +54,7 @@ class MqttUplink:
         client.reconnect_delay_set(1, int(max(1, broker.reconnect_max_s)))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_publish = lambda _c, _u, mid, _rc, _p: self.on_acked(mid)
         self._client = client
         client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s,
                              clean_start=True)
@@ -77,21 +81,31 @@ class MqttUplink:
         self.connected.clear()
         self.metrics.uplink_connected.set(0)
 
-    def _publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
+    def _publish(self, topic: str, payload: bytes, retain: bool = False) -> int | None:
+        """Hand a QoS 1 message to paho; its message id, or None when paho's queue is full."""
         assert self._client is not None, "start() first"
         info = self._client.publish(topic, payload, qos=1, retain=retain)
-        return info.rc != mqtt.MQTT_ERR_QUEUE_SIZE
+        return None if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE else info.mid
 
     def publish_readings(self, device: str, profile: str,
-                         readings: list[contract.Reading]) -> bool:
-        """Queue one reading batch with QoS 1; False (and counted) when the queue is full."""
+                         readings: list[contract.Reading]) -> int | None:
+        """Publish one reading batch with QoS 1; return the message id (None: queue full).
+
+        `on_acked(mid)` is called from paho's thread once the broker acknowledged it.
+        """
         gw = self.config.gateway_id
         payload = contract.encode_readings(gw, device, profile, readings)
-        if not self._publish(contract.readings_topic(gw, device), payload):
-            self.metrics.publish_dropped(reason="queue_full").inc(len(readings))
-            return False
-        self.metrics.readings_published.inc(len(readings))
-        return True
+        mid = self._publish(contract.readings_topic(gw, device), payload)
+        if mid is not None:
+            self.metrics.readings_published.inc(len(readings))
+        return mid
+
+    def publish_buffer_status(self, readings: int, size_bytes: int, oldest_ts: int | None,
+                              dropped: dict[str, int]) -> None:
+        gw = self.config.gateway_id
+        payload = contract.encode_buffer_status(gw, _now_ms(), readings, size_bytes, oldest_ts,
+                                                dropped)
+        self._publish(contract.buffer_status_topic(gw), payload, retain=True)
 
     def publish_device_status(self, device: str, state: str, reason: str,
                               failures: int) -> None:
