@@ -43,6 +43,8 @@ class BrokerConfig(_Frozen):
                                   "queue while we are away")
     receive_maximum: int = Field(10_000, ge=1, le=65_535, description="unacknowledged QoS 1 "
                                  "messages the broker may send us (bounds memory)")
+    reconnect_max_s: float = Field(10.0, gt=0, description="reconnect backoff grows from 1 s "
+                                   "to this")
 
     def password(self) -> str | None:
         return secret_from_env(self.password_env, "broker.password_env")

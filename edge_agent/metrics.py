@@ -17,6 +17,9 @@ class EdgeMetrics:
             "dciot_edge_readings_published", "Readings handed to MQTT", registry=self.registry)
         self.buffered = Gauge("dciot_edge_buffered_readings", "Readings in the disk buffer "
                               "(not yet acknowledged by the broker)", registry=self.registry)
+        self.readings_recorded = Gauge(
+            "dciot_edge_readings_recorded", "Readings ever committed to this gateway's buffer "
+            "(survives restarts)", registry=self.registry)
         self.buffer_bytes = Gauge("dciot_edge_buffer_bytes", "Payload bytes in the disk buffer",
                                   registry=self.registry)
         self.in_flight = Gauge("dciot_edge_in_flight_messages", "Published, not yet acknowledged",

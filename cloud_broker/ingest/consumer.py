@@ -73,7 +73,7 @@ class IngestService:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.max_inflight_messages_set(1000)
-        client.reconnect_delay_set(1, 10)
+        client.reconnect_delay_set(1, max(1, int(broker.reconnect_max_s)))
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = broker.session_expiry_s
         props.ReceiveMaximum = broker.receive_maximum

@@ -126,6 +126,7 @@ class Forwarder:
         self.metrics.buffered.set(stats.readings)
         self.metrics.buffer_bytes.set(stats.bytes)
         self.metrics.in_flight.set(len(self._in_flight))
+        self.metrics.readings_recorded.set(self.store.readings_recorded())
         if self.uplink.connected.is_set():
             self._report(time.monotonic())
 
