@@ -28,6 +28,8 @@ class CloudMetrics:
                                      "that will be retried", registry=r)
         self.write_seconds = Histogram("dciot_ingest_write_seconds", "InfluxDB write latency",
                                        registry=r)
+        self.lag = Gauge("dciot_ingest_consumer_lag_seconds", "Age of the oldest reading in "
+                         "the last batch written (grows while a backlog is replayed)", registry=r)
         self.pending = Gauge("dciot_ingest_pending_messages", "Messages received but not yet "
                              "written and acknowledged", registry=r)
         self.alarms = Counter("dciot_alarms", "Alarm events, by state and severity",

@@ -43,6 +43,7 @@ class _Batch:
     acks: list[tuple[int, int]] = field(default_factory=list)  # (mid, qos)
     readings: int = 0
     started: float = 0.0
+    oldest_ts: int | None = None  # oldest reading timestamp in the batch (for the lag)
 
 
 class IngestService:
@@ -119,13 +120,14 @@ class IngestService:
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         lines: list[str] = []
         readings = 0
+        oldest: int | None = None
         ref = contract.parse_gateway_topic(msg.topic)
         self.metrics.received(kind=ref.kind if ref else "unknown").inc()
         try:
             if ref is None:
                 raise Rejected("bad_topic", f"topic {msg.topic[:120]!r} is outside the namespace")
             if ref.kind == "readings":
-                lines, readings = self._readings(ref, msg.payload)
+                lines, readings, oldest = self._readings(ref, msg.payload)
             else:
                 lines = self._status(ref, msg.payload)
         except Rejected as err:
@@ -138,22 +140,33 @@ class IngestService:
             batch.lines.extend(lines)
             batch.acks.append((msg.mid, msg.qos))
             batch.readings += readings
+            if oldest is not None and (batch.oldest_ts is None or oldest < batch.oldest_ts):
+                batch.oldest_ts = oldest
             self.metrics.pending.set(len(batch.acks))
             if len(batch.lines) >= self.config.batch.max_points:
                 self._cond.notify()
 
-    def _readings(self, ref: contract.TopicRef, payload: bytes) -> tuple[list[str], int]:
+    def _readings(self, ref: contract.TopicRef,
+                  payload: bytes) -> tuple[list[str], int, int | None]:
         now_ms = time.time_ns() // 1_000_000
         batch = decode_readings(ref, payload, self.catalogue, now_ms,
                                 self.config.max_payload_bytes)
         lines = points.reading_lines(batch)
+        if batch.quarantined:
+            lines += points.quarantine_lines(batch, now_ms)
+            for q in batch.quarantined:
+                self.metrics.rejected(reason=q.reason).inc()
+            self._throttled.warning(
+                "quarantine", f"{batch.device.id}: {len(batch.quarantined)} readings with "
+                f"timestamps outside the window quarantined ({batch.quarantined[0].reason})")
         self.presence.seen(batch.device.id)
         self.metrics.readings_accepted.inc(len(batch.readings))
         for reading in sorted(batch.readings, key=lambda r: r.ts):
             for event in self.engine.evaluate(batch.device, reading.ts, reading.values):
                 lines.append(points.alarm_line(event))
                 self._publish_alarm(event)
-        return lines, len(batch.readings)
+        oldest = min((r.ts for r in batch.readings), default=None)
+        return lines, len(batch.readings), oldest
 
     def _publish_alarm(self, event: AlarmEvent) -> None:
         assert self._client is not None
@@ -233,6 +246,9 @@ class IngestService:
                 self.writer.write(batch.lines)
                 self.metrics.write_seconds.observe(time.perf_counter() - started)
                 self.metrics.points_written.inc(batch.readings)
+                if batch.oldest_ts is not None:
+                    lag_s = (time.time_ns() // 1_000_000 - batch.oldest_ts) / 1000
+                    self.metrics.lag.set(max(0.0, lag_s))
                 break
             except WriteError as err:
                 if not err.retryable:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cloud_broker.registry.devices import DeviceCatalogue, KnownDevice
 from edge_agent.uplink.contract import READING_SCHEMA, TopicRef
@@ -43,9 +43,19 @@ class DecodedReading:
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """A valid reading whose timestamp is outside the accepted window (TimePolicy)."""
+
+    reason: str  # "ts_future" | "ts_too_old"
+    ts: int
+    values: dict[str, Value]
+
+
+@dataclass(frozen=True)
 class DecodedBatch:
     device: KnownDevice
     readings: list[DecodedReading]
+    quarantined: list[Quarantined] = field(default_factory=list)
 
 
 def _coerce(name: str, kind: str, value: object) -> Value:
@@ -103,17 +113,12 @@ def _check_envelope(body: dict[str, object], ref: TopicRef,
     return device
 
 
-def _decode_reading(item: object, device: KnownDevice, now_ms: int,
-                    policy: TimePolicy) -> DecodedReading:
+def _decode_reading(item: object, device: KnownDevice) -> DecodedReading:
     if not isinstance(item, dict) or set(item) != {"ts", "values"}:
         raise Rejected("bad_schema", "each reading must be {\"ts\": ..., \"values\": {...}}")
     ts, values = item["ts"], item["values"]
     if isinstance(ts, bool) or not isinstance(ts, int):
         raise Rejected("bad_timestamp", f"ts must be integer epoch milliseconds, got {ts!r}")
-    if ts > now_ms + policy.max_future_ms:
-        raise Rejected("ts_future", f"ts {ts} is {(ts - now_ms) / 1000:.0f} s in the future")
-    if ts < now_ms - policy.max_age_ms:
-        raise Rejected("ts_too_old", f"ts {ts} is older than {policy.max_age_ms // 86_400_000} d")
     if not isinstance(values, dict) or not values:
         raise Rejected("bad_schema", "values must be a non-empty object")
     kinds = device.point_kinds
@@ -128,7 +133,12 @@ def _decode_reading(item: object, device: KnownDevice, now_ms: int,
 
 def decode_readings(ref: TopicRef, payload: bytes, catalogue: DeviceCatalogue, now_ms: int,
                     max_bytes: int, policy: TimePolicy = TimePolicy()) -> DecodedBatch:
-    """Validate one reading-batch message against the device's profile."""
+    """Validate one reading-batch message against the device's profile.
+
+    A malformed message is rejected whole (`Rejected`). Well-formed readings whose timestamp is
+    outside the TimePolicy window are returned apart, in `quarantined`, and not written as
+    readings: a gateway with a wrong clock must not plant points in the wrong place.
+    """
     body = _parse_json(payload, max_bytes)
     device = _check_envelope(body, ref, catalogue)
     items = body["readings"]
@@ -136,4 +146,14 @@ def decode_readings(ref: TopicRef, payload: bytes, catalogue: DeviceCatalogue, n
         raise Rejected("bad_schema", "readings must be a non-empty list")
     if len(items) > MAX_READINGS_PER_MESSAGE:
         raise Rejected("too_large", f"{len(items)} readings > {MAX_READINGS_PER_MESSAGE}")
-    return DecodedBatch(device, [_decode_reading(i, device, now_ms, policy) for i in items])
+    good: list[DecodedReading] = []
+    quarantined: list[Quarantined] = []
+    for item in items:
+        reading = _decode_reading(item, device)
+        if reading.ts > now_ms + policy.max_future_ms:
+            quarantined.append(Quarantined("ts_future", reading.ts, reading.values))
+        elif reading.ts < now_ms - policy.max_age_ms:
+            quarantined.append(Quarantined("ts_too_old", reading.ts, reading.values))
+        else:
+            good.append(reading)
+    return DecodedBatch(device, good, quarantined)

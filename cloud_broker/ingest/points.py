@@ -6,12 +6,16 @@
     gateway_status  tags gateway                 fields online (bool), state
     device_status   tags device, gateway         fields reachable (bool), reason
     buffer_status   tags gateway                 fields readings, bytes, dropped_total
+    quarantined_readings  tags device, gateway, reason   fields reading_ts, values (JSON)
+                    at arrival time: readings outside the timestamp window, kept for review
 
 A reading's timestamp is the device read time, so a redelivered reading overwrites the same
 point instead of adding one (idempotent writes).
 """
 
 from __future__ import annotations
+
+import json
 
 from cloud_broker.ingest.decode import DecodedBatch
 from cloud_broker.ingest.lineprotocol import format_line
@@ -45,3 +49,15 @@ def device_status_line(gateway: str, device: str, state: str, reason: str, ts: i
 
 def buffer_status_line(gateway: str, fields: dict[str, int], ts: int) -> str:
     return format_line("buffer_status", {"gateway": gateway}, fields, ts)
+
+
+def quarantine_lines(batch: DecodedBatch, arrival_ms: int) -> list[str]:
+    """Out-of-window readings, each at arrival time (+ its index, so none overwrites another)."""
+    device = batch.device
+    return [
+        format_line("quarantined_readings",
+                    {"device": device.id, "gateway": device.gateway, "reason": q.reason},
+                    {"reading_ts": q.ts, "values": json.dumps(q.values, separators=(",", ":"))},
+                    arrival_ms + i)
+        for i, q in enumerate(batch.quarantined)
+    ]

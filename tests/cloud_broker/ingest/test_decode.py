@@ -53,9 +53,6 @@ REJECTS = [
     ("bad_schema", {"readings": []}, None),
     ("bad_timestamp", {"readings": [{"ts": "now", "values": {"fault_code": 1}}]}, None),
     ("bad_timestamp", {"readings": [{"ts": 1.5, "values": {"fault_code": 1}}]}, None),
-    ("ts_future", {"readings": [{"ts": NOW + 3_600_000, "values": {"fault_code": 1}}]}, None),
-    ("ts_too_old", {"readings": [{"ts": NOW - 40 * 86_400_000, "values": {"fault_code": 1}}]},
-     None),
     ("unknown_point", {"readings": [{"ts": NOW, "values": {"colour": 1}}]}, None),
     ("bad_value", {"readings": [{"ts": NOW, "values": {"sump_level": "high"}}]}, None),
     ("bad_value", {"readings": [{"ts": NOW, "values": {"sump_level": True}}]}, None),
@@ -94,3 +91,15 @@ def test_device_of_another_gateway(catalogue: DeviceCatalogue) -> None:
                                    "dc/v1/gw/g/other"])
 def test_topics_outside_the_namespace_do_not_parse(topic: str) -> None:
     assert parse_gateway_topic(topic) is None
+
+
+def test_readings_outside_the_time_window_are_quarantined_not_dropped(
+        catalogue: DeviceCatalogue) -> None:
+    future, old = NOW + 3_600_000, NOW - 40 * 86_400_000
+    body = _payload(readings=[{"ts": NOW, "values": {"fault_code": 1}},
+                              {"ts": future, "values": {"fault_code": 2}},
+                              {"ts": old, "values": {"fault_code": 3}}])
+    batch = _decode(body, catalogue=catalogue)
+    assert [r.ts for r in batch.readings] == [NOW]
+    assert [(q.reason, q.ts, q.values) for q in batch.quarantined] == [
+        ("ts_future", future, {"fault_code": 2}), ("ts_too_old", old, {"fault_code": 3})]
