@@ -262,3 +262,17 @@ def test_unreachable_device_is_reported_while_others_land(pipeline: Pipeline,
     poll(lambda: statuses("online"), 30, what="the device to be reported online again")
     poll(lambda: pipeline.sample("dciot_devices_unreachable", domain="smart_pole") == 0, 10,
          what="the cloud to see it back")
+
+
+def test_status_command_reads_the_services(pipeline: Pipeline) -> None:
+    from typer.testing import CliRunner
+
+    from dciot.cli.main import app
+
+    dead = f"http://127.0.0.1:{free_port()}/metrics"
+    result = CliRunner().invoke(app, ["status", "--json", "--url", pipeline.edge_metrics_url,
+                                      "--url", dead])
+    assert result.exit_code == 1  # one service is down
+    edge, down = json.loads(result.output)
+    assert edge["up"] is True and edge["published"] > 0 and edge["buffered"] >= 0
+    assert down["up"] is False
