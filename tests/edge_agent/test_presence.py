@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def test_birth_then_will_on_crash_then_stopped_on_sigterm(
     edge2.start()
     try:
         poll(lambda: latest().get("state") == "online", 20, what="second birth")
+        started = time.monotonic()
         assert edge2.stop(timeout_s=10) == 0
+        assert time.monotonic() - started < 5, "SIGTERM must end the agent within seconds"
         poll(lambda: latest().get("state") == "offline", 10, what="clean offline")
         assert latest()["reason"] == "stopped"
     finally:
