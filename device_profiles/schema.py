@@ -11,11 +11,11 @@ stops start-up; nothing is skipped or "fixed" silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -43,6 +43,8 @@ class RegisterType(StrEnum):
 
 class DataType(StrEnum):
     bool = "bool"
+    int8 = "int8"
+    uint8 = "uint8"
     int16 = "int16"
     uint16 = "uint16"
     int32 = "int32"
@@ -82,7 +84,7 @@ UNITS: frozenset[str] = frozenset(
 )
 
 WORDS_PER_TYPE: dict[DataType, int] = {
-    DataType.bool: 1, DataType.int16: 1, DataType.uint16: 1,
+    DataType.bool: 1, DataType.int8: 1, DataType.uint8: 1, DataType.int16: 1, DataType.uint16: 1,
     DataType.int32: 2, DataType.uint32: 2, DataType.float32: 2,
 }
 
@@ -103,6 +105,8 @@ _WORD_TABLES = frozenset({RegisterType.holding, RegisterType.input})
 TYPE_RULES: dict[DataType, TypeRule] = {
     DataType.bool: TypeRule(_BIT_TABLES | _WORD_TABLES, allows_scale=False,
                             allows_word_order=False, allows_bit=True),
+    DataType.int8: TypeRule(frozenset(), True, False, False),
+    DataType.uint8: TypeRule(frozenset(), True, False, False),
     DataType.int16: TypeRule(_WORD_TABLES, True, False, False),
     DataType.uint16: TypeRule(_WORD_TABLES, True, False, False),
     DataType.int32: TypeRule(_WORD_TABLES, True, True, False),
@@ -132,7 +136,58 @@ class ModbusTcpProtocol(_Frozen):
     timeout_s: float = Field(1.0, gt=0, le=30, description="answer timeout per request")
 
 
-Protocol = Annotated[ModbusTcpProtocol, Field(discriminator="kind")]
+class ModbusRtuProtocol(_Frozen):
+    """Modbus RTU on an RS-485 bus: the serial port and baud rate are the instance's."""
+
+    kind: Literal["modbus_rtu"]
+    max_registers_per_read: int = Field(125, ge=1, le=125, description="FC3/FC4 read limit")
+    max_bits_per_read: int = Field(2000, ge=1, le=2000, description="FC1/FC2 read limit")
+    max_gap_registers: int = Field(
+        0, ge=0, le=64, description="unused registers a merged read may span")
+    timeout_s: float = Field(0.5, gt=0, le=30, description="answer timeout per request")
+
+
+class Cjt188Protocol(_Frozen):
+    """CJ/T 188 meter (water/heat/gas) on RS-485 or M-Bus, read on request."""
+
+    kind: Literal["cjt188"]
+    meter_type: int = Field(0x10, ge=0, le=0xFF, description="T byte: 0x10 cold water, "
+                            "0x11 hot water, 0x20 heat, 0x30 gas")
+    timeout_s: float = Field(1.0, gt=0, le=30, description="answer timeout per request")
+    fields: ClassVar[frozenset[str]] = frozenset({
+        "cumulative_flow", "settlement_flow", "meter_time", "valve_open", "valve_abnormal",
+        "battery_low", "status"})
+
+
+class Gbt26875Protocol(_Frozen):
+    """A building fire-system component reported by a user information transmission device
+    (用户信息传输装置) over GB/T 26875.3; the device pushes, the agent listens."""
+
+    kind: Literal["gbt26875"]
+    fields: ClassVar[frozenset[str]] = frozenset({
+        "fire_alarm", "fault", "shielded", "supervisory", "started", "feedback", "delayed",
+        "power_fault", "analog_value", "state"})
+
+
+class LorawanProtocol(_Frozen):
+    """A LoRaWAN 1.0.x end device; its uplink FRMPayload is decoded by the points' byte layout."""
+
+    kind: Literal["lorawan"]
+    fport: int = Field(2, ge=1, le=223, description="FPort of the uplinks that carry readings")
+    payload_bytes: int | None = Field(None, ge=1, le=242, description="expected payload length "
+                                      "(None: any length that covers the points)")
+
+
+Protocol = Annotated[ModbusTcpProtocol | ModbusRtuProtocol | Cjt188Protocol | Gbt26875Protocol
+                     | LorawanProtocol, Field(discriminator="kind")]
+
+# Which addressing each protocol's points use: Modbus registers, a named decoded field, or a
+# position in a binary payload.
+ADDRESSING: dict[str, str] = {"modbus_tcp": "register", "modbus_rtu": "register",
+                              "cjt188": "field", "gbt26875": "field", "lorawan": "payload"}
+PAYLOAD_BYTES: dict[DataType, int] = {
+    DataType.bool: 1, DataType.int8: 1, DataType.uint8: 1, DataType.int16: 2,
+    DataType.uint16: 2, DataType.int32: 4, DataType.uint32: 4, DataType.float32: 4}
 
 
 class Point(_Frozen):
@@ -145,10 +200,14 @@ class Point(_Frozen):
                       "field)")
     label_zh: str = Field(min_length=1, description="Chinese label shown to operators")
     unit: str = Field("", description="one of the units below")
-    register_type: RegisterType
-    address: int = Field(ge=0, le=65535, description="0-based protocol address")
+    register_type: RegisterType | None = Field(None, description="Modbus: register table")
+    address: int | None = Field(None, ge=0, le=65535, description="Modbus: 0-based address")
+    field: str | None = Field(None, description="CJ/T 188, GB/T 26875: decoded field name")
+    byte_offset: int | None = Field(None, ge=0, le=241, description="LoRaWAN: position in the "
+                                    "payload")
     type: DataType
-    bit: int | None = Field(None, ge=0, le=15, description="bit of a 16-bit register (bool only)")
+    bit: int | None = Field(None, ge=0, le=15, description="bit of a register, byte or field "
+                            "(bool only)")
     byte_order: ByteOrder = Field(ByteOrder.big, description="byte order inside a word")
     word_order: WordOrder = Field(WordOrder.big, description="word order of 32-bit values "
                                   "(big = high word first)")
@@ -156,19 +215,46 @@ class Point(_Frozen):
     offset: float = 0.0
     access: Access = Access.read
 
+    @property
+    def addressing(self) -> str:
+        """"register", "field" or "payload": which kind of address the point has."""
+        given = [kind for kind, value in (("register", self.register_type), ("field", self.field),
+                                          ("payload", self.byte_offset)) if value is not None]
+        return given[0] if len(given) == 1 else "ambiguous"
+
     @model_validator(mode="after")
     def _check_type_rules(self) -> Point:
-        rule = TYPE_RULES[self.type]
         if self.unit not in UNITS:
             raise ValueError(f"unit {self.unit!r} is not one of the known units {sorted(UNITS)}")
+        if self.scale == 0:
+            raise ValueError("scale must not be 0")
+        if self.addressing == "ambiguous":
+            raise ValueError("give exactly one address: register_type+address (Modbus), field "
+                             "(CJ/T 188, GB/T 26875) or byte_offset (LoRaWAN)")
+        if (self.register_type is None) != (self.address is None):
+            raise ValueError("register_type and address go together")
+        if self.bit is not None and self.type != DataType.bool:
+            raise ValueError("bit is allowed only for a bool point")
+        if self.type == DataType.bool and (self.scale != 1.0 or self.offset != 0.0):
+            raise ValueError("type bool takes no scale/offset")
+        if self.addressing == "payload":
+            if self.word_order != WordOrder.big:
+                raise ValueError("word_order applies to Modbus registers, not payloads")
+            if self.bit is not None and self.bit > 7:
+                raise ValueError("a payload bit is 0..7 of its byte")
+            return self
+        if self.addressing == "field":
+            return self
+        return self._check_register_rules()
+
+    def _check_register_rules(self) -> Point:
+        rule = TYPE_RULES[self.type]
         if self.register_type not in rule.register_types:
             allowed = ", ".join(sorted(rule.register_types))
             raise ValueError(f"type {self.type} cannot live in a {self.register_type} register "
                              f"(allowed: {allowed})")
         if not rule.allows_scale and (self.scale != 1.0 or self.offset != 0.0):
             raise ValueError(f"type {self.type} takes no scale/offset")
-        if self.scale == 0:
-            raise ValueError("scale must not be 0")
         if not rule.allows_word_order and self.word_order != WordOrder.big:
             raise ValueError(f"word_order applies only to 32-bit types, not {self.type}")
         if self.bit is not None and (not rule.allows_bit or self.register_type in _BIT_TABLES):
@@ -183,6 +269,11 @@ class Point(_Frozen):
     def words(self) -> int:
         """Registers (or bits, for coil/discrete tables) this point occupies."""
         return 1 if self.register_type in _BIT_TABLES else WORDS_PER_TYPE[self.type]
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes this point occupies in a LoRaWAN payload."""
+        return PAYLOAD_BYTES[self.type]
 
     @property
     def is_integer(self) -> bool:
@@ -249,7 +340,7 @@ class Profile(_Frozen):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate point names: {', '.join(duplicates)}")
-        _check_overlaps(self.points)
+        self._check_addressing()
         rule_ids = [a.id for a in self.alarms]
         if len(set(rule_ids)) != len(rule_ids):
             raise ValueError("duplicate alarm ids")
@@ -258,6 +349,28 @@ class Profile(_Frozen):
                 raise ValueError(f"alarm {alarm.id!r} refers to unknown point {alarm.point!r}")
         return self
 
+    def _check_addressing(self) -> None:
+        wanted = ADDRESSING[self.protocol.kind]
+        for p in self.points:
+            if p.addressing != wanted:
+                raise ValueError(f"point {p.name!r}: protocol {self.protocol.kind} addresses "
+                                 f"points by {wanted}, not by {p.addressing}")
+        if wanted == "register":
+            _check_overlaps(self.points, _register_slots)
+        elif wanted == "field":
+            known = getattr(self.protocol, "fields", frozenset())
+            for p in self.points:
+                if p.field not in known:
+                    names = ", ".join(sorted(known))
+                    raise ValueError(f"point {p.name!r}: field {p.field!r} is not one the "
+                                     f"{self.protocol.kind} codec decodes ({names})")
+        else:
+            _check_overlaps(self.points, _payload_slots)
+            size = getattr(self.protocol, "payload_bytes", None)
+            for p in self.points:
+                if size is not None and (p.byte_offset or 0) + p.payload_bytes > size:
+                    raise ValueError(f"point {p.name!r} does not fit the {size}-byte payload")
+
     def point(self, name: str) -> Point:
         for p in self.points:
             if p.name == name:
@@ -265,13 +378,22 @@ class Profile(_Frozen):
         raise KeyError(name)
 
 
-def _check_overlaps(points: Iterable[Point]) -> None:
-    """Two points may share a register only as different bits of it."""
-    whole: dict[tuple[RegisterType, int], str] = {}
-    bits: dict[tuple[RegisterType, int], dict[int, str]] = {}
+def _register_slots(p: Point) -> list[tuple[str, int]]:
+    return [(str(p.register_type), a) for a in range(p.address or 0, (p.address or 0) + p.words)]
+
+
+def _payload_slots(p: Point) -> list[tuple[str, int]]:
+    start = p.byte_offset or 0
+    return [("payload byte", b) for b in range(start, start + p.payload_bytes)]
+
+
+def _check_overlaps(points: Iterable[Point], slots: Callable[[Point], list[tuple[str, int]]]
+                    ) -> None:
+    """Two points may share a register (or payload byte) only as different bits of it."""
+    whole: dict[tuple[str, int], str] = {}
+    bits: dict[tuple[str, int], dict[int, str]] = {}
     for p in points:
-        for address in range(p.address, p.address + p.words):
-            key = (p.register_type, address)
+        for key in slots(p):
             owner = whole.get(key)
             if p.bit is None:
                 owner = owner or next(iter(bits.get(key, {}).values()), None)
@@ -280,8 +402,7 @@ def _check_overlaps(points: Iterable[Point]) -> None:
                 owner = owner or bits.setdefault(key, {}).get(p.bit)
                 bits[key][p.bit] = p.name
             if owner:
-                raise ValueError(f"point {p.name!r} overlaps {owner!r} "
-                                 f"at {p.register_type} {address}")
+                raise ValueError(f"point {p.name!r} overlaps {owner!r} at {key[0]} {key[1]}")
 
 
 class ProfileError(Exception):

@@ -4,22 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
-from device_profiles.schema import ProfileSet
+from device_profiles.schema import Profile, ProfileSet
 from edge_agent.buffer.forwarder import Forwarder, ForwarderSettings
 from edge_agent.buffer.store import ReadingStore
 from edge_agent.config import GatewayConfig
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.protocols import BusPool, create_driver
+from edge_agent.protocols.base import ListenerContext, Raw, ReadingSink
+from edge_agent.scaling import to_engineering
 from edge_agent.scheduler import DevicePoller
+from edge_agent.uplink.contract import Reading
 from edge_agent.uplink.publisher import MqttUplink
+from edge_agent.wiring import wire
 
 log = logging.getLogger(__name__)
 
 
+def make_sink(profiles_by_device: dict[str, Profile], forwarder: Forwarder,
+              metrics: EdgeMetrics) -> ReadingSink:
+    """Where listeners hand decoded readings: scale, stamp, store and forward."""
+
+    def sink(device_id: str, raw: dict[str, Raw], ts_ms: int | None) -> None:
+        profile = profiles_by_device.get(device_id)
+        if profile is None:
+            metrics.frames_rejected(protocol="listener", reason="unknown_device").inc()
+            return
+        values = {name: to_engineering(profile.point(name), v) for name, v in raw.items()}
+        ts = ts_ms if ts_ms is not None else time.time_ns() // 1_000_000
+        forwarder.submit(device_id, profile.id, Reading(ts=ts, values=values))
+
+    return sink
+
+
 async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Event,
                    metrics: EdgeMetrics | None = None) -> None:
-    """Poll every configured device and forward readings until `stop` is set."""
+    """Poll and listen to every configured device and forward readings until `stop` is set."""
+    wiring = wire(config, profiles)
     metrics = metrics or EdgeMetrics(config.gateway_id)
     if config.metrics.port is not None:
         port = metrics.serve(config.metrics.host, config.metrics.port)
@@ -34,19 +56,21 @@ async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Ev
         max_in_flight=buffer.max_in_flight))
     uplink.on_acked = forwarder.on_acked
     pool = BusPool()
-    pollers = []
-    for device in config.devices:
-        profile = profiles.get(device.profile)
-        pollers.append(DevicePoller(device, profile, create_driver(device, profile, pool),
-                                    forwarder, uplink, metrics,
-                                    config.unreachable_after_failures))
+    pollers = [DevicePoller(device, profile, create_driver(device, params, profile, pool),
+                            forwarder, uplink, metrics, config.unreachable_after_failures)
+               for device, params, profile in wiring.polled]
+    sink = make_sink({d.id: profiles.get(d.profile) for d in config.devices}, forwarder, metrics)
+    listeners = [plugin.create(ListenerContext(settings, devices, metrics))
+                 for plugin, settings, devices in wiring.listeners]
     backlog = store.stats().readings
     if backlog:
         log.info("buffer %s holds %d readings from before; replaying them", buffer.path, backlog)
     uplink.start()
     tasks = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in pollers]
+    tasks += [asyncio.create_task(listener.run(sink)) for listener in listeners]
     forwarding = asyncio.create_task(forwarder.run(), name="forwarder")
-    log.info("gateway %s polling %d devices", config.gateway_id, len(pollers))
+    log.info("gateway %s: %d devices polled, %d listeners", config.gateway_id, len(pollers),
+             len(listeners))
     try:
         await stop.wait()
     finally:

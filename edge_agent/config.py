@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -69,10 +70,21 @@ class DeviceConfig(_Frozen):
     id: str = Field(pattern=ID_PATTERN)
     name: str | None = Field(None, description="display name, e.g. 东昌路1号灯杆")
     profile: str
-    host: str = "127.0.0.1"
-    port: int = Field(502, ge=1, le=65535)
-    unit: int = Field(1, ge=0, le=255)
+    host: str = Field("127.0.0.1", description="modbus_tcp: device or gateway address")
+    port: int = Field(502, ge=1, le=65535, description="modbus_tcp: TCP port")
+    unit: int = Field(1, ge=0, le=255, description="modbus_tcp: unit id")
+    params: dict[str, Any] = Field(default_factory=dict, description="other protocols: the "
+                                   "instance parameters their plugin defines (serial port, "
+                                   "meter address, DevAddr and keys, ...)")
     interval_s: float | None = Field(None, gt=0, description="overrides the profile's interval")
+
+
+class ListenerConfig(BaseModel):
+    """A socket receiving pushed frames (GB/T 26875.3, Semtech UDP, ChirpStack MQTT); the
+    rest of the entry is validated by the listener plugin named by `kind`."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    kind: str
 
 
 class GatewayConfig(_Frozen):
@@ -85,6 +97,7 @@ class GatewayConfig(_Frozen):
     unreachable_after_failures: int = Field(3, ge=1, description="failed polls before a device "
                                             "is reported unreachable")
     devices: tuple[DeviceConfig, ...] = Field(min_length=1)
+    listeners: tuple[ListenerConfig, ...] = ()
 
     @model_validator(mode="after")
     def _unique_devices(self) -> GatewayConfig:
@@ -129,4 +142,4 @@ def load_gateway_config(path: Path) -> tuple[GatewayConfig, ProfileSet]:
 
 
 __all__ = ["NAME_PATTERN", "BrokerConfig", "BufferConfig", "DeviceConfig", "GatewayConfig",
-           "MetricsConfig", "load_gateway_config"]
+           "ListenerConfig", "MetricsConfig", "load_gateway_config"]

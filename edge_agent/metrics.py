@@ -13,6 +13,9 @@ class EdgeMetrics:
         labels = {"gateway": gateway}
         self.polls = Counter("dciot_edge_polls", "Device polls by result", ["device", "result"],
                              registry=self.registry).labels
+        self.frames_rejected = Counter(
+            "dciot_edge_frames_rejected", "Frames/datagrams rejected, by protocol and reason",
+            ["protocol", "reason"], registry=self.registry).labels
         self.readings_published = Counter(
             "dciot_edge_readings_published", "Readings handed to MQTT", registry=self.registry)
         self.buffered = Gauge("dciot_edge_buffered_readings", "Readings in the disk buffer "
