@@ -11,7 +11,8 @@ from cloud_broker.ingest.writer import InfluxWriter, WriteError
 from cloud_broker.metrics import CloudMetrics
 from cloud_broker.presence import Presence
 from cloud_broker.registry.devices import DeviceCatalogue
-from cloud_broker.rules.engine import ThresholdEngine
+from cloud_broker.rules.engine import RuleEngine
+from cloud_broker.rules.store import AlarmStore
 from device_profiles.schema import load_profiles
 
 log = logging.getLogger(__name__)
@@ -19,14 +20,22 @@ log = logging.getLogger(__name__)
 
 def build_ingest(config: CloudConfig, metrics: CloudMetrics) -> IngestService:
     profiles = load_profiles(config.profiles_dir)
-    catalogue = DeviceCatalogue.from_entries(config.devices, profiles)
+    catalogue = DeviceCatalogue.from_entries(config.devices, profiles, config.rule_overrides)
     influx = config.influx
     token = secret_from_env(influx.token_env, "influx.token_env")
     password = secret_from_env(influx.password_env, "influx.password_env")
     writer = InfluxWriter(influx, password=password, token=token)
     presence = Presence(catalogue, config.offline_after_intervals)
     metrics.watch_presence(presence)
-    return IngestService(config, catalogue, writer, ThresholdEngine(), presence, metrics)
+    store = None
+    if config.rules.state_path is not None:
+        store = AlarmStore(config.rules.state_path)
+        store.open()
+    engine = RuleEngine(store, rules_for=lambda device: device.rules)
+    restored = engine.restore()
+    if restored:
+        log.info("%d active alarms restored from %s", restored, config.rules.state_path)
+    return IngestService(config, catalogue, writer, engine, presence, metrics)
 
 
 def run_cloud(config: CloudConfig, stop: threading.Event,

@@ -81,6 +81,30 @@ class MetricsConfig(_Frozen):
     port: int | None = Field(None, ge=0, le=65535, description="null disables the endpoint")
 
 
+class RulesConfig(_Frozen):
+    state_path: Path | None = Field(None, description="SQLite file of alarm occurrences; "
+                                    "default state/alarms.sqlite beside the config file")
+    tick_s: float = Field(1.0, gt=0, le=60, description="how often silence (no_data) and "
+                          "pending durations are checked")
+
+
+class RuleOverride(_Frozen):
+    """Per-site (or per-device, per-profile) change of a profile's default rule."""
+
+    rule: str = Field(description="rule id in the profile")
+    devices: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    profiles: tuple[str, ...] = ()
+    enabled: bool = True
+    set: dict[str, object] = Field(default_factory=dict, description="fields to change, e.g. "
+                                   "raise_at, clear_at, severity, raise_after_s")
+
+    def matches(self, device: str, site: str | None, profile: str) -> bool:
+        if not (self.devices or self.sites or self.profiles):
+            return True
+        return device in self.devices or (site in self.sites) or profile in self.profiles
+
+
 class DeviceEntry(_Frozen):
     """A device the cloud accepts readings for: its owner gateway and profile."""
 
@@ -108,6 +132,8 @@ class CloudConfig(_Frozen):
     max_payload_bytes: int = Field(262_144, ge=1024)
     offline_after_intervals: float = Field(3.0, gt=1, description="a device is offline when "
                                            "silent this many poll intervals")
+    rules: RulesConfig = RulesConfig()
+    rule_overrides: tuple[RuleOverride, ...] = ()
     devices: tuple[DeviceEntry, ...] = ()
 
 
@@ -125,4 +151,8 @@ def load_cloud_config(path: Path) -> CloudConfig:
         raise ConfigError(f"{path}: invalid cloud config\n{problems}") from err
     if not config.profiles_dir.is_absolute():
         config = config.model_copy(update={"profiles_dir": path.parent / config.profiles_dir})
-    return config
+    state = config.rules.state_path or Path("state") / "alarms.sqlite"
+    if not state.is_absolute():
+        state = path.parent / state
+    return config.model_copy(update={"rules": config.rules.model_copy(
+        update={"state_path": state})})

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from device_profiles import schema
+from device_profiles import rules, schema
 
 INTRO = """# Device profiles
 
@@ -61,18 +61,25 @@ def _model_table(model: type[BaseModel]) -> str:
 
 def render_profiles_readme() -> str:
     sections = [INTRO]
-    for model in (schema.Profile, schema.Source, schema.ModbusTcpProtocol, schema.Point,
-                  schema.ThresholdAlarm):
+    models: list[type[BaseModel]] = [
+        schema.Profile, schema.Source, schema.ModbusTcpProtocol, schema.ModbusRtuProtocol,
+        schema.Cjt188Protocol, schema.Gbt26875Protocol, schema.LorawanProtocol, schema.Point,
+        *rules.RULE_KINDS, rules.Condition]
+    for model in models:
         doc = (model.__doc__ or "").strip()
-        sections.append(f"## {model.__name__}\n\n{doc}\n\n{_model_table(model)}\n")
+        decoded = model.__dict__.get("fields")
+        names = ("\n\nFields its codec decodes (a point's `field`): "
+                 + ", ".join(f"`{f}`" for f in sorted(decoded))) if decoded else ""
+        sections.append(f"## {model.__name__}\n\n{doc}{names}\n\n{_model_table(model)}\n")
     units = ", ".join(f"`{u}`" if u else "`\"\"` (none)" for u in sorted(schema.UNITS))
     sections.append(f"## Units\n\n{units}\n")
-    rules = ["| data type | register types | scale/offset | word_order | bit |",
+    type_rows = ["| data type | register types | scale/offset | word_order | bit |",
              "|---|---|---|---|---|"]
     for data_type, rule in schema.TYPE_RULES.items():
         tables = ", ".join(sorted(t.value for t in rule.register_types))
-        rules.append(f"| `{data_type.value}` | {tables} | {'yes' if rule.allows_scale else 'no'} "
+        scale = "yes" if rule.allows_scale else "no"
+        type_rows.append(f"| `{data_type.value}` | {tables or 'none (payloads only)'} | {scale} "
                      f"| {'yes' if rule.allows_word_order else 'no'} "
                      f"| {'yes (holding/input)' if rule.allows_bit else 'no'} |")
-    sections.append("## What each data type allows\n\n" + "\n".join(rules) + "\n")
+    sections.append("## What each data type allows\n\n" + "\n".join(type_rows) + "\n")
     return "\n".join(sections)

@@ -20,10 +20,18 @@ from typing import Annotated, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from device_profiles.rules import (  # noqa: F401  (re-exported)
+    NAME_PATTERN,
+    NUMERIC_KINDS,
+    AlarmRule,
+    Severity,
+    StateAlarm,
+    ThresholdAlarm,
+)
+
 SCHEMA_VERSION = 1
 PROFILES_ROOT = Path(__file__).resolve().parent
 
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 PROFILE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 
@@ -69,13 +77,6 @@ class WordOrder(StrEnum):
 class Access(StrEnum):
     read = "read"
     read_write = "read_write"
-
-
-class Severity(StrEnum):
-    critical = "critical"
-    major = "major"
-    minor = "minor"
-    warning = "warning"
 
 
 UNITS: frozenset[str] = frozenset(
@@ -148,25 +149,40 @@ class ModbusRtuProtocol(_Frozen):
 
 
 class Cjt188Protocol(_Frozen):
-    """CJ/T 188 meter (water/heat/gas) on RS-485 or M-Bus, read on request."""
+    """CJ/T 188 meter (water/heat/gas) on RS-485 or M-Bus, read on request with the metering
+    data item 901F. Volumes decode to m³ and heat to kWh whatever unit code the meter sends;
+    `meter_time` is the meter's clock in epoch seconds, `status` the two ST bytes (ST0 + 256 ×
+    ST1). Serial port, baud rate and meter address are the instance's `params`."""
 
     kind: Literal["cjt188"]
     meter_type: int = Field(0x10, ge=0, le=0xFF, description="T byte: 0x10 cold water, "
                             "0x11 hot water, 0x20 heat, 0x30 gas")
     timeout_s: float = Field(1.0, gt=0, le=30, description="answer timeout per request")
+    swap_di: bool = Field(False, description="send the data identifier as 1F 90 instead of "
+                          "90 1F (some meters accept only one order; answers in either are read)")
+    preamble_bytes: int = Field(2, ge=0, le=8, description="FE wake-up bytes sent before each "
+                                "request")
     fields: ClassVar[frozenset[str]] = frozenset({
         "cumulative_flow", "settlement_flow", "meter_time", "valve_open", "valve_abnormal",
-        "battery_low", "status"})
+        "battery_low", "status", "current_heat", "settlement_heat"})
 
 
 class Gbt26875Protocol(_Frozen):
     """A building fire-system component reported by a user information transmission device
-    (用户信息传输装置) over GB/T 26875.3; the device pushes, the agent listens."""
+    (用户信息传输装置) over GB/T 26875.3; the device pushes, the agent listens.
+    State fields are the bits of the component state word (`power_fault` is bit 8) or, for a
+    device that is a whole system, of the system state word (`main_power_fault` ...
+    `reset`); `state` is the raw word. `analog_value` is a component's analog value of any
+    type; `analog_<quantity>` only that analog type (e.g. `analog_pressure_kpa`, 0.1 kPa)."""
 
     kind: Literal["gbt26875"]
     fields: ClassVar[frozenset[str]] = frozenset({
-        "fire_alarm", "fault", "shielded", "supervisory", "started", "feedback", "delayed",
-        "power_fault", "analog_value", "state"})
+        "normal", "fire_alarm", "fault", "shielded", "supervisory", "started", "feedback",
+        "delayed", "power_fault", "main_power_fault", "backup_power_fault", "bus_fault",
+        "manual", "config_changed", "reset", "state", "analog_value", "analog_event_count",
+        "analog_height", "analog_temperature", "analog_pressure_mpa", "analog_pressure_kpa",
+        "analog_gas_concentration", "analog_time", "analog_voltage", "analog_current",
+        "analog_flow", "analog_air_volume", "analog_wind_speed"})
 
 
 class LorawanProtocol(_Frozen):
@@ -282,40 +298,6 @@ class Point(_Frozen):
                 and self.scale == 1.0 and self.offset == 0.0)
 
 
-class ThresholdAlarm(_Frozen):
-    """Raise when the value crosses `raise_at`; clear only once it is back past `clear_at`.
-
-    direction=above: raise when value > raise_at, clear when value < clear_at (clear_at < raise_at).
-    direction=below: raise when value < raise_at, clear when value > clear_at (clear_at > raise_at).
-    For a bool point use direction=above, raise_at=0.5, clear_at=0.5 (true raises, false clears).
-    """
-
-    id: str = Field(pattern=NAME_PATTERN, description="rule id, unique in the profile")
-    kind: Literal["threshold"] = "threshold"
-    point: str = Field(pattern=NAME_PATTERN, description="the point it watches")
-    direction: Literal["above", "below"]
-    raise_at: float = Field(description="raise when the value passes this")
-    clear_at: float = Field(description="clear only when the value is back past this")
-    severity: Severity
-    title_zh: str = Field(min_length=1, description="str.format template: {device}, {value}, "
-                          "{threshold}, {unit}, {label}")
-
-    @model_validator(mode="after")
-    def _check_hysteresis(self) -> ThresholdAlarm:
-        if self.direction == "above" and self.clear_at > self.raise_at:
-            raise ValueError("for direction=above clear_at must be <= raise_at")
-        if self.direction == "below" and self.clear_at < self.raise_at:
-            raise ValueError("for direction=below clear_at must be >= raise_at")
-        try:
-            self.title_zh.format(device="d", value=1.0, threshold=1.0, unit="", label="")
-        except (KeyError, IndexError, ValueError) as err:
-            raise ValueError(f"title_zh template is invalid: {err}") from err
-        return self
-
-
-AlarmRule = Annotated[ThresholdAlarm, Field(discriminator="kind")]
-
-
 class Profile(_Frozen):
     schema_version: int = Field(SCHEMA_VERSION, alias="schema", description="schema version")
     id: str = Field(pattern=PROFILE_ID_PATTERN, description="equals the file stem")
@@ -345,9 +327,22 @@ class Profile(_Frozen):
         if len(set(rule_ids)) != len(rule_ids):
             raise ValueError("duplicate alarm ids")
         for alarm in self.alarms:
-            if alarm.point not in names:
-                raise ValueError(f"alarm {alarm.id!r} refers to unknown point {alarm.point!r}")
+            self._check_rule(alarm)
         return self
+
+    def _check_rule(self, rule: AlarmRule) -> None:
+        """A rule may only read points the profile has, of a type it can use."""
+        by_name = {p.name: p for p in self.points}
+        for name in rule.points():
+            point = by_name.get(name)
+            if point is None:
+                raise ValueError(f"alarm {rule.id!r} refers to unknown point {name!r}")
+            if rule.kind in NUMERIC_KINDS and point.type == DataType.bool:
+                raise ValueError(f"alarm {rule.id!r} ({rule.kind}) needs a numeric point, "
+                                 f"{name!r} is bool")
+            if isinstance(rule, StateAlarm) and point.type != DataType.bool:
+                raise ValueError(f"alarm {rule.id!r} (state) needs a bool point, {name!r} is "
+                                 f"{point.type}")
 
     def _check_addressing(self) -> None:
         wanted = ADDRESSING[self.protocol.kind]

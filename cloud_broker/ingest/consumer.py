@@ -31,7 +31,8 @@ from cloud_broker.logthrottle import ThrottledLog
 from cloud_broker.metrics import CloudMetrics
 from cloud_broker.presence import Presence
 from cloud_broker.registry.devices import DeviceCatalogue
-from cloud_broker.rules.engine import AlarmEvent, ThresholdEngine
+from cloud_broker.rules.engine import AlarmEvent, RuleEngine
+from cloud_broker.rules.notify import publish_ack_result, publish_alarm
 from edge_agent.uplink import contract
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class _Batch:
 
 class IngestService:
     def __init__(self, config: CloudConfig, catalogue: DeviceCatalogue, writer: InfluxWriter,
-                 engine: ThresholdEngine, presence: Presence, metrics: CloudMetrics) -> None:
+                 engine: RuleEngine, presence: Presence, metrics: CloudMetrics) -> None:
         self.config = config
         self.catalogue = catalogue
         self.writer = writer
@@ -62,6 +63,7 @@ class IngestService:
         self._stopping = threading.Event()
         self._client: mqtt.Client | None = None
         self._flusher: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -82,6 +84,8 @@ class IngestService:
         self._flusher = threading.Thread(target=self._flush_loop, name="ingest-flush",
                                          daemon=True)
         self._flusher.start()
+        self._ticker = threading.Thread(target=self._tick_loop, name="rules-tick", daemon=True)
+        self._ticker.start()
         client.connect_async(broker.host, broker.port, keepalive=30, clean_start=False,
                              properties=props)
         client.loop_start()
@@ -93,6 +97,8 @@ class IngestService:
             self._cond.notify_all()
         if self._flusher is not None:
             self._flusher.join(timeout_s)
+        if self._ticker is not None:
+            self._ticker.join(timeout_s)
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -107,7 +113,8 @@ class IngestService:
         client.subscribe([(contract.READINGS_SUBSCRIPTION, 1),
                           (contract.GATEWAY_STATUS_SUBSCRIPTION, 1),
                           (contract.DEVICE_STATUS_SUBSCRIPTION, 1),
-                          (contract.BUFFER_STATUS_SUBSCRIPTION, 1)])
+                          (contract.BUFFER_STATUS_SUBSCRIPTION, 1),
+                          (contract.ALARM_ACK_TOPIC, 1)])
         self.connected.set()
         log.info("ingest connected (session present: %s)", flags.session_present)
 
@@ -124,15 +131,20 @@ class IngestService:
         ref = contract.parse_gateway_topic(msg.topic)
         self.metrics.received(kind=ref.kind if ref else "unknown").inc()
         try:
-            if ref is None:
+            if msg.topic == contract.ALARM_ACK_TOPIC:
+                self._acknowledge(msg.payload)
+            elif ref is None:
                 raise Rejected("bad_topic", f"topic {msg.topic[:120]!r} is outside the namespace")
-            if ref.kind == "readings":
+            elif ref.kind == "readings":
                 lines, readings, oldest = self._readings(ref, msg.payload)
             else:
                 lines = self._status(ref, msg.payload)
         except Rejected as err:
             self.metrics.rejected(reason=err.reason).inc()
             self._throttled.warning(err.reason, f"rejected message on {msg.topic[:120]!r}: {err}")
+        except Exception:  # a bug must not kill paho's thread: count it, keep the stream going
+            self.metrics.rejected(reason="internal_error").inc()
+            log.exception("internal error on a message on %r", msg.topic[:120])
         with self._cond:
             batch = self._batch
             if not batch.acks:
@@ -170,13 +182,40 @@ class IngestService:
 
     def _publish_alarm(self, event: AlarmEvent) -> None:
         assert self._client is not None
-        topic = contract.alarm_topic(event.domain, event.device, event.rule)
-        payload = json.dumps(event.as_dict(), ensure_ascii=False).encode()
-        self._client.publish(topic, payload, qos=1)
+        publish_alarm(self._client, event)
         self.metrics.alarms(state=event.state, severity=event.severity).inc()
         self.metrics.alarms_active.set(len(self.engine.active))
         log.info("alarm %s %s: %s (value %s)", event.state, event.alarm_id[:8], event.title_zh,
                  event.value)
+
+    def _acknowledge(self, payload: bytes) -> None:
+        try:
+            body = json.loads(payload.decode("utf-8"))
+            alarm_id, by = str(body["alarm_id"]), str(body.get("by") or "operator")[:64]
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+            raise Rejected("bad_ack", f"an ack needs {{\"alarm_id\", \"by\"}}: {err}") from err
+        assert self._client is not None
+        event = self.engine.acknowledge(alarm_id, by)
+        if event is None:
+            publish_ack_result(self._client, alarm_id, False, "no active alarm with this id")
+            return
+        self._publish_alarm(event)
+        publish_ack_result(self._client, alarm_id, True)
+        with self._cond:
+            self._batch.lines.append(points.alarm_line(event))
+
+    def _tick_loop(self) -> None:
+        """Silence (no_data) and pending durations that expire without a reading."""
+        devices = list(self.catalogue.devices.values())
+        while not self._stopping.wait(self.config.rules.tick_s):
+            if not self.connected.is_set():
+                continue
+            events = self.engine.tick(devices)
+            for event in events:
+                self._publish_alarm(event)
+            if events:
+                with self._cond:
+                    self._batch.lines.extend(points.alarm_line(e) for e in events)
 
     def _status(self, ref: contract.TopicRef, payload: bytes) -> list[str]:
         if not payload:  # a cleared retained message

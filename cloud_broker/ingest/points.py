@@ -1,8 +1,8 @@
 """What lands in InfluxDB: measurements, tags and fields for readings, statuses and alarms.
 
     <domain>        tags device, gateway, profile[, site]   fields: one per point     (readings)
-    alarms          tags device, gateway, domain, rule, severity, state
-                    fields alarm_id, title, value, threshold                  (alarm events)
+    alarms          tags device, gateway, domain, rule, severity, state (raised, acknowledged,
+                    cleared)   fields alarm_id, title, value, threshold       (alarm transitions)
     gateway_status  tags gateway                 fields online (bool), state
     device_status   tags device, gateway         fields reachable (bool), reason
     buffer_status   tags gateway                 fields readings, bytes, dropped_total

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cloud_broker.config import ConfigError, DeviceEntry
+from pydantic import ValidationError
+
+from cloud_broker.config import ConfigError, DeviceEntry, RuleOverride
+from device_profiles.rules import AlarmRule
 from device_profiles.schema import DataType, Profile, ProfileSet
 
 
@@ -29,6 +32,7 @@ class KnownDevice:
     site: str | None
     interval_s: float
     point_kinds: dict[str, str] = field(default_factory=dict, compare=False)
+    rules: tuple[AlarmRule, ...] = ()
 
     @property
     def domain(self) -> str:
@@ -43,7 +47,8 @@ class DeviceCatalogue:
 
     @classmethod
     def from_entries(cls, entries: tuple[DeviceEntry, ...] | list[DeviceEntry],
-                     profiles: ProfileSet) -> DeviceCatalogue:
+                     profiles: ProfileSet,
+                     overrides: tuple[RuleOverride, ...] = ()) -> DeviceCatalogue:
         devices: dict[str, KnownDevice] = {}
         for entry in entries:
             if entry.id in devices:
@@ -53,13 +58,57 @@ class DeviceCatalogue:
             except KeyError as err:
                 raise ConfigError(f"device {entry.id!r}: {err.args[0]}") from err
             kinds = {p.name: point_kind(profile, p.name) for p in profile.points}
+            rules = effective_rules(profile, entry.id, entry.site, overrides)
             devices[entry.id] = KnownDevice(
                 entry.id, entry.gateway, profile, entry.name or entry.id, entry.site,
-                entry.interval_s or profile.poll_interval_s, kinds)
-        return cls(devices)
+                entry.interval_s or profile.poll_interval_s, kinds, rules)
+        catalogue = cls(devices)
+        check_overrides(catalogue, overrides)
+        return catalogue
 
     def get(self, device_id: str) -> KnownDevice | None:
         return self.devices.get(device_id)
 
     def __len__(self) -> int:
         return len(self.devices)
+
+
+def effective_rules(profile: Profile, device: str, site: str | None,
+                    overrides: tuple[RuleOverride, ...]) -> tuple[AlarmRule, ...]:
+    """The profile's default rules with the matching overrides applied, in order."""
+    rules: list[AlarmRule] = []
+    for rule in profile.alarms:
+        current: AlarmRule | None = rule
+        for override in overrides:
+            if current is None or override.rule != rule.id:
+                continue
+            if not override.matches(device, site, profile.id):
+                continue
+            current = _overridden(profile, device, current, override)
+        if current is not None:
+            rules.append(current)
+    return tuple(rules)
+
+
+def _overridden(profile: Profile, device: str, rule: AlarmRule,
+                override: RuleOverride) -> AlarmRule | None:
+    if not override.enabled:
+        return None
+    try:
+        changed = type(rule).model_validate({**rule.model_dump(), **override.set})
+        # the changed rule must still fit the profile (points exist, types fit)
+        Profile.model_validate({**profile.model_dump(by_alias=True),
+                                "alarms": [changed.model_dump()]})
+    except ValidationError as err:
+        raise ConfigError(f"rule override {rule.id} for {device}: {err}") from err
+    return changed
+
+
+def check_overrides(catalogue: DeviceCatalogue, overrides: tuple[RuleOverride, ...]) -> None:
+    """Every override must apply to at least one device whose profile has that rule."""
+    for override in overrides:
+        if not any(override.matches(d.id, d.site, d.profile.id)
+                   and override.rule in {r.id for r in d.profile.alarms}
+                   for d in catalogue.devices.values()):
+            raise ConfigError(f"rule override {override.rule!r} matches no device whose "
+                              f"profile has that rule")

@@ -37,7 +37,7 @@ class AlarmSubscriber:
     def start(self) -> None:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="dciot-demo-alarm-view",
                              protocol=mqtt.MQTTv5)
-        client.on_connect = lambda c, *_: c.subscribe(contract.ALARMS_SUBSCRIPTION, qos=1)
+        client.on_connect = lambda c, *_: c.subscribe(contract.ALARM_EVENTS_SUBSCRIPTION, qos=1)
         client.on_subscribe = lambda *_: self.subscribed.set()
         client.on_message = self._on_message
         client.connect(self.host, self.port)

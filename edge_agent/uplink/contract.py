@@ -6,7 +6,9 @@ Topics (all under ``dc/v1``; documented in docs/architecture.md):
     dc/v1/gw/{gateway}/status                   QoS 1   retained birth / last will
     dc/v1/gw/{gateway}/devices/{device}/status  QoS 1   retained device reachability
     dc/v1/gw/{gateway}/buffer                   QoS 1   retained store-and-forward state
-    dc/v1/alarms/{domain}/{device}/{rule}       QoS 1   alarm raised/cleared (cloud -> consumers)
+    dc/v1/alarms/events/{severity}/{domain}/{device}/{rule}   QoS 1   every alarm transition
+    dc/v1/alarms/active/{severity}/{domain}/{device}/{rule}   QoS 1   retained: active alarms now
+    dc/v1/cmd/alarms/ack  (+ /result/{alarm_id})               QoS 1   operator acknowledgements
 
 Identifiers in topics match ``ID_PATTERN``: no ``/``, ``+``, ``#`` or spaces. Pure module: it
 builds and parses strings and JSON, nothing else.
@@ -31,7 +33,9 @@ READINGS_SUBSCRIPTION = f"{ROOT}/gw/+/readings/+"
 GATEWAY_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/status"
 DEVICE_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/devices/+/status"
 BUFFER_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/buffer"
-ALARMS_SUBSCRIPTION = f"{ROOT}/alarms/#"
+ALARM_EVENTS_SUBSCRIPTION = f"{ROOT}/alarms/events/#"
+ALARMS_ACTIVE_SUBSCRIPTION = f"{ROOT}/alarms/active/#"
+ALARM_ACK_TOPIC = f"{ROOT}/cmd/alarms/ack"
 
 Value = bool | int | float
 
@@ -52,8 +56,16 @@ def buffer_status_topic(gateway: str) -> str:
     return f"{ROOT}/gw/{gateway}/buffer"
 
 
-def alarm_topic(domain: str, device: str, rule: str) -> str:
-    return f"{ROOT}/alarms/{domain}/{device}/{rule}"
+def alarm_event_topic(severity: str, domain: str, device: str, rule: str) -> str:
+    return f"{ROOT}/alarms/events/{severity}/{domain}/{device}/{rule}"
+
+
+def alarm_active_topic(severity: str, domain: str, device: str, rule: str) -> str:
+    return f"{ROOT}/alarms/active/{severity}/{domain}/{device}/{rule}"
+
+
+def alarm_ack_result_topic(alarm_id: str) -> str:
+    return f"{ALARM_ACK_TOPIC}/result/{alarm_id}"
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+from typer.testing import CliRunner
 
 from cloud_broker.app import run_cloud
 from cloud_broker.config import CloudConfig
 from cloud_broker.metrics import CloudMetrics
+from dciot.cli.main import app
 from dciot.demo.monitor import scrape
 from dciot.demo.services import DciotProcess, wait_for_port
 from dciot.runtime import InfluxServer, MosquittoServer, free_port
@@ -50,8 +52,9 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        body = json.loads(msg.payload) if msg.payload else {}  # empty: a removed retained msg
         with self.lock:
-            self.messages.append((msg.topic, json.loads(msg.payload)))
+            self.messages.append((msg.topic, body))
 
     def matching(self, predicate: Callable[[str, dict[str, object]], bool]) -> list[
             dict[str, object]]:
@@ -196,7 +199,7 @@ def test_high_level_raises_one_alarm_and_clears_once(pipeline: Pipeline,
                                                      poll: Callable[..., object]) -> None:
     def alarms(state: str) -> list[dict[str, object]]:
         return pipeline.recorder.matching(
-            lambda t, b: t.startswith("dc/v1/alarms/pump_station/ps-01/sump_level_high")
+            lambda t, b: t == "dc/v1/alarms/events/critical/pump_station/ps-01/sump_level_high"
             and b["state"] == state)
 
     send_fault(pipeline.control_url, port=pipeline.pump_port, unit=1, action="force",
@@ -212,18 +215,60 @@ def test_high_level_raises_one_alarm_and_clears_once(pipeline: Pipeline,
     poll(lambda: pipeline.count("pump_station", "ps-01", after) >= 4, 20,
          what="more pump readings")
     assert len(alarms("raised")) == 1 and alarms("cleared") == []
+    # A consumer that connects late sees the active alarm (retained); an operator acks it.
+    late = _retained_active(pipeline, poll)
+    assert late["alarm_id"] == raised["alarm_id"] and late["state"] == "raised"
+    result = CliRunner().invoke(app, ["alarms", "ack", str(raised["alarm_id"]), "--by", "值班员",
+                                      "--port", str(pipeline.mosquitto.port)])
+    assert result.exit_code == 0, result.output
+    (acked,) = poll(lambda: alarms("acknowledged"), 20, what="the ack")  # type: ignore[misc]
+    assert acked["acked_by"] == "值班员" and acked["alarm_id"] == raised["alarm_id"]
+    assert _retained_active(pipeline, poll)["acked_by"] == "值班员"
+    unknown = CliRunner().invoke(app, ["alarms", "ack", "no-such-id", "--by", "x", "--port",
+                                       str(pipeline.mosquitto.port)])
+    assert unknown.exit_code == 1 and "no active alarm" in unknown.output
     send_fault(pipeline.control_url, port=pipeline.pump_port, unit=1, action="force",
                point="sump_level", value=4.0)
     (cleared,) = poll(lambda: alarms("cleared"), 20, what="the clear")  # type: ignore[misc]
+    assert cleared["acked_by"] == "值班员"
     assert cleared["alarm_id"] == raised["alarm_id"] and cleared["value"] == 4.0
     after = int(cleared["ts"]) + 1  # type: ignore[call-overload]
     poll(lambda: pipeline.count("pump_station", "ps-01", after) >= 4, 20,
          what="more pump readings")
     assert len(alarms("raised")) == 1 and len(alarms("cleared")) == 1
     rows = pipeline.query("SELECT * FROM alarms WHERE rule='sump_level_high'")
-    assert sorted(r["state"] for r in rows) == ["cleared", "raised"]
+    assert sorted(r["state"] for r in rows) == ["acknowledged", "cleared", "raised"]
+    assert _retained_active(pipeline, poll, expect=False) == {}
     send_fault(pipeline.control_url, port=pipeline.pump_port, unit=1, action="release",
                point="sump_level")
+
+
+SUMP_ACTIVE = contract.alarm_active_topic("critical", "pump_station", "ps-01", "sump_level_high")
+
+
+def _retained_active(pipeline: Pipeline, poll: Callable[..., object],
+                     expect: bool = True) -> dict[str, object]:
+    """What a consumer connecting now gets retained for the sump alarm ({} if nothing)."""
+    got: list[dict[str, object]] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, m: got.append(json.loads(m.payload)) if m.payload else None
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect("127.0.0.1", pipeline.mosquitto.port)
+    client.loop_start()
+    try:
+        client.subscribe(SUMP_ACTIVE, qos=1)
+        poll(subscribed.is_set, 10, what="subscription")
+        if expect:
+            poll(lambda: got, 10, what="the retained active alarm")
+        else:  # nothing retained: retained messages would arrive before this marker
+            client.publish(SUMP_ACTIVE, b"{}", qos=1)
+            poll(lambda: got, 10, what="the marker")
+            return got[0]
+        return got[-1]
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def test_reading_for_unknown_device_is_rejected_and_counted(pipeline: Pipeline,
@@ -265,10 +310,6 @@ def test_unreachable_device_is_reported_while_others_land(pipeline: Pipeline,
 
 
 def test_status_command_reads_the_services(pipeline: Pipeline) -> None:
-    from typer.testing import CliRunner
-
-    from dciot.cli.main import app
-
     dead = f"http://127.0.0.1:{free_port()}/metrics"
     result = CliRunner().invoke(app, ["status", "--json", "--url", pipeline.edge_metrics_url,
                                       "--url", dead])
