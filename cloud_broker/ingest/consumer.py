@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class IngestService:
         if reason.is_failure:
             log.error("broker refused the ingest connection: %s", reason)
             return
+        _no_delay(client)
         client.subscribe([(contract.READINGS_SUBSCRIPTION, 1),
                           (contract.GATEWAY_STATUS_SUBSCRIPTION, 1),
                           (contract.DEVICE_STATUS_SUBSCRIPTION, 1),
@@ -304,3 +306,10 @@ class IngestService:
             self._client.ack(mid, qos)
         with self._cond:
             self.metrics.pending.set(len(self._batch.acks))
+
+
+def _no_delay(client: mqtt.Client) -> None:
+    """Disable Nagle's algorithm: alarms are small messages that must leave at once."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

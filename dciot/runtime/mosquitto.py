@@ -48,6 +48,7 @@ class MosquittoServer(ManagedProcess):
             "max_inflight_messages 1000",
             "max_queued_messages 200000",
             "max_queued_bytes 0",
+            "set_tcp_nodelay true",
             f"log_dest file {self.broker_log_path.resolve()}",
             # One type per line: mosquitto 2.0 silently ignores all but the first word.
             "log_type error",

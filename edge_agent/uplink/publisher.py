@@ -7,6 +7,7 @@ gateway go offline when the connection drops; a clean stop publishes "offline" i
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +66,9 @@ class MqttUplink:
         if reason.is_failure:
             log.error("broker refused connection: %s", reason)
             return
+        sock = client.socket()
+        if isinstance(sock, socket.socket):  # small messages: send at once, no Nagle delay
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         gw = self.config.gateway_id
         birth = contract.encode_gateway_status(
             gw, "online", _now_ms(), site=self.config.site, devices=len(self.config.devices),
