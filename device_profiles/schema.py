@@ -162,6 +162,9 @@ class Cjt188Protocol(_Frozen):
                           "90 1F (some meters accept only one order; answers in either are read)")
     preamble_bytes: int = Field(2, ge=0, le=8, description="FE wake-up bytes sent before each "
                                 "request")
+    check_ser: bool = Field(True, description="reject answers whose SER is not the request's "
+                            "(late answers to an earlier request); off for meters that do not "
+                            "echo SER")
     fields: ClassVar[frozenset[str]] = frozenset({
         "cumulative_flow", "settlement_flow", "meter_time", "valve_open", "valve_abnormal",
         "battery_low", "status", "current_heat", "settlement_heat"})

@@ -55,7 +55,7 @@ async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Ev
         replay_rate_per_s=buffer.replay_rate_per_s, replay_batch=buffer.replay_batch,
         max_in_flight=buffer.max_in_flight))
     uplink.on_acked = forwarder.on_acked
-    pool = BusPool()
+    pool = BusPool(metrics)
     pollers = [DevicePoller(device, profile, create_driver(device, params, profile, pool),
                             forwarder, uplink, metrics, config.unreachable_after_failures)
                for device, params, profile in wiring.polled]

@@ -49,9 +49,13 @@ def listener_plugin(kind: str) -> ListenerPlugin:
 
 
 class BusPool:
-    """Shares one bus per medium (one TCP connection per Modbus gateway, one serial port)."""
+    """Shares one bus per medium (one TCP connection per Modbus gateway, one serial port).
 
-    def __init__(self) -> None:
+    `metrics` (the agent's EdgeMetrics) lets a bus count rejected frames by reason.
+    """
+
+    def __init__(self, metrics: object | None = None) -> None:
+        self.metrics = metrics
         self.buses: dict[tuple[str, ...], Bus] = {}
 
     async def close(self) -> None:
