@@ -80,7 +80,7 @@ class Access(StrEnum):
 
 
 UNITS: frozenset[str] = frozenset(
-    {"", "%", "V", "A", "mA", "W", "kW", "kWh", "Hz", "°C", "%RH", "µg/m³", "mg/m³", "dB",
+    {"", "%", "V", "A", "mA", "W", "kW", "kWh", "Hz", "°C", "%RH", "µg/m³", "mg/m³", "%LEL", "dB",
      "dB(A)", "°", "m", "mm", "MPa", "kPa", "m³", "m³/h", "L/s", "rpm", "s", "min", "h", "lx"}
 )
 

@@ -42,6 +42,8 @@ async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Ev
                    metrics: EdgeMetrics | None = None) -> None:
     """Poll and listen to every configured device and forward readings until `stop` is set."""
     wiring = wire(config, profiles)
+    for warning in wiring.warnings:
+        log.warning("%s", warning)
     metrics = metrics or EdgeMetrics(config.gateway_id)
     if config.metrics.port is not None:
         port = metrics.serve(config.metrics.host, config.metrics.port)

@@ -19,6 +19,7 @@ Instance = tuple[DeviceConfig, BaseModel | None, Profile]
 @dataclass
 class Wiring:
     polled: list[Instance] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     listeners: list[tuple[ListenerPlugin, BaseModel, list[Instance]]] = field(default_factory=list)
 
 
@@ -53,6 +54,10 @@ def wire(config: GatewayConfig, profiles: ProfileSet) -> Wiring:
         devices = [i for kind in sorted(plugin.serves) for i in pushed.get(kind, [])]
         wiring.listeners.append((plugin, settings, devices))
         served |= plugin.serves
+    for kind in sorted({i[2].protocol.kind for i in wiring.polled}):
+        check = protocol_plugin(kind).check_devices
+        if check is not None:
+            wiring.warnings += check([i for i in wiring.polled if i[2].protocol.kind == kind])
     unserved = sorted(set(pushed) - served)
     if unserved:
         raise ConfigError(f"devices speak {', '.join(unserved)}, which is pushed: add a "

@@ -79,6 +79,8 @@ class ProtocolPlugin:
     kind: str
     params_model: type[BaseModel] | None = None
     create_driver: DriverFactory | None = None
+    # start-up checks over all devices of this kind, e.g. an over-subscribed RS-485 bus
+    check_devices: Callable[[list[Any]], list[str]] | None = None
 
 
 @dataclass(frozen=True)
