@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from cloud_broker.config import CloudConfig, secret_from_env
+from cloud_broker.config import CloudConfig, ConfigError, secret_from_env
+from cloud_broker.events.outbox import Outbox
 from cloud_broker.ingest.consumer import IngestService
 from cloud_broker.ingest.writer import InfluxWriter, WriteError
 from cloud_broker.metrics import CloudMetrics
@@ -32,10 +33,15 @@ def build_ingest(config: CloudConfig, metrics: CloudMetrics) -> IngestService:
         store = AlarmStore(config.rules.state_path)
         store.open()
     engine = RuleEngine(store, rules_for=lambda device: device.rules)
+    outbox = None
+    if config.rules.event_centre_url:
+        if config.rules.outbox_path is None:
+            raise ConfigError("rules.event_centre_url needs rules.outbox_path")
+        outbox = Outbox(config.rules.outbox_path, config.rules.event_centre_url)
     restored = engine.restore()
     if restored:
         log.info("%d active alarms restored from %s", restored, config.rules.state_path)
-    return IngestService(config, catalogue, writer, engine, presence, metrics)
+    return IngestService(config, catalogue, writer, engine, presence, metrics, outbox)
 
 
 def run_cloud(config: CloudConfig, stop: threading.Event,

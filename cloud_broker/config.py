@@ -86,6 +86,10 @@ class RulesConfig(_Frozen):
                                     "default state/alarms.sqlite beside the config file")
     tick_s: float = Field(1.0, gt=0, le=60, description="how often silence (no_data) and "
                           "pending durations are checked")
+    event_centre_url: str | None = Field(None, description="the event centre (城市事件管理); "
+                                         "null: alarms are not sent as events")
+    outbox_path: Path | None = Field(None, description="durable outbox to the event centre; "
+                                     "default state/outbox.sqlite beside the config file")
 
 
 class RuleOverride(_Frozen):
@@ -152,7 +156,7 @@ def load_cloud_config(path: Path) -> CloudConfig:
     if not config.profiles_dir.is_absolute():
         config = config.model_copy(update={"profiles_dir": path.parent / config.profiles_dir})
     state = config.rules.state_path or Path("state") / "alarms.sqlite"
-    if not state.is_absolute():
-        state = path.parent / state
+    outbox = config.rules.outbox_path or Path("state") / "outbox.sqlite"
+    state, outbox = (p if p.is_absolute() else path.parent / p for p in (state, outbox))
     return config.model_copy(update={"rules": config.rules.model_copy(
-        update={"state_path": state})})
+        update={"state_path": state, "outbox_path": outbox})})

@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from cloud_broker.config import CloudConfig
+from cloud_broker.events.outbox import Outbox
 from cloud_broker.ingest import points
 from cloud_broker.ingest.decode import Rejected, decode_readings
 from cloud_broker.ingest.writer import InfluxWriter, WriteError
@@ -50,13 +51,15 @@ class _Batch:
 
 class IngestService:
     def __init__(self, config: CloudConfig, catalogue: DeviceCatalogue, writer: InfluxWriter,
-                 engine: RuleEngine, presence: Presence, metrics: CloudMetrics) -> None:
+                 engine: RuleEngine, presence: Presence, metrics: CloudMetrics,
+                 outbox: Outbox | None = None) -> None:
         self.config = config
         self.catalogue = catalogue
         self.writer = writer
         self.engine = engine
         self.presence = presence
         self.metrics = metrics
+        self.outbox = outbox
         self.connected = threading.Event()
         self._throttled = ThrottledLog(log)
         self._cond = threading.Condition()
@@ -87,6 +90,8 @@ class IngestService:
         self._flusher.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="rules-tick", daemon=True)
         self._ticker.start()
+        if self.outbox is not None:
+            self.outbox.start()
         client.connect_async(broker.host, broker.port, keepalive=30, clean_start=False,
                              properties=props)
         client.loop_start()
@@ -100,6 +105,8 @@ class IngestService:
             self._flusher.join(timeout_s)
         if self._ticker is not None:
             self._ticker.join(timeout_s)
+        if self.outbox is not None:
+            self.outbox.stop()
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -185,6 +192,8 @@ class IngestService:
     def _publish_alarm(self, event: AlarmEvent) -> None:
         assert self._client is not None
         publish_alarm(self._client, event)
+        if self.outbox is not None:
+            self.outbox.enqueue(event.as_dict())  # committed before we go on: exactly one event
         self.metrics.alarms(state=event.state, severity=event.severity).inc()
         self.metrics.alarms_active.set(len(self.engine.active))
         log.info("alarm %s %s: %s (value %s)", event.state, event.alarm_id[:8], event.title_zh,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dciot.cli import alarms, cloud, demo, edge, profiles, sim, status
+from dciot.cli import alarms, cloud, demo, edge, events, profiles, sim, status
 
 app = typer.Typer(help="Dongchang IoT telemetry stack.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -13,6 +13,7 @@ app.add_typer(cloud.app, name="cloud")
 app.add_typer(sim.app, name="sim")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(alarms.app, name="alarms")
+app.add_typer(events.app, name="events")
 app.command("demo")(demo.demo)
 app.command("status")(status.status)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 
 from cloud_broker.app import run_cloud
 from cloud_broker.config import CloudConfig
+from cloud_broker.events.service import EventCentre, EventCentreConfig
 from cloud_broker.metrics import CloudMetrics
 from dciot.cli.main import app
 from dciot.demo.monitor import scrape
@@ -74,6 +76,11 @@ class Pipeline:
     edge_metrics_url: str
     recorder: Recorder
     client: mqtt.Client
+    centre_url: str
+
+    def events(self) -> list[dict[str, object]]:
+        with urllib.request.urlopen(f"{self.centre_url}/api/v1/events") as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
 
     def query(self, q: str) -> list[dict[str, object]]:
         result = self.influx.query(q, db=self.db)
@@ -124,7 +131,12 @@ def pipeline(influxd: InfluxServer, tmp_path_factory: pytest.TempPathFactory
         "metrics": {"host": "127.0.0.1", "port": edge_metrics},
         "devices": [{"id": d, "name": n, "profile": p, "host": "127.0.0.1", "port": port,
                      "unit": u, "interval_s": 0.5} for d, p, port, u, n in devices]})
+    centre = EventCentre(EventCentreConfig(port=free_port(), db_path=tmp / "events.sqlite",
+                                           broker=None))
+    centre.start()
     cloud_config = CloudConfig.model_validate({
+        "rules": {"state_path": str(tmp / "alarms.sqlite"), "event_centre_url": centre.url,
+                  "outbox_path": str(tmp / "outbox.sqlite")},
         "broker": {"host": "127.0.0.1", "port": broker.port, "client_id": "ingest-e2e"},
         "influx": {"url": influxd.url, "database": db},
         "batch": {"max_delay_ms": 100},
@@ -151,7 +163,7 @@ def pipeline(influxd: InfluxServer, tmp_path_factory: pytest.TempPathFactory
         wait_for_port("127.0.0.1", edge_metrics, 30, edge_proc)
         yield Pipeline(broker, influxd, db, metrics, f"http://127.0.0.1:{control_port}",
                        pole_port, pump_port, f"http://127.0.0.1:{edge_metrics}/metrics",
-                       recorder, client)
+                       recorder, client, centre.url)
     finally:
         edge_code = edge_proc.stop()
         sim_proc.stop()
@@ -159,6 +171,7 @@ def pipeline(influxd: InfluxServer, tmp_path_factory: pytest.TempPathFactory
         cloud.join(10)
         client.loop_stop()
         broker.stop()
+        centre.stop()
     assert edge_code == 0, f"edge agent did not stop cleanly:\n{edge_proc.tail()}"
 
 
@@ -239,6 +252,17 @@ def test_high_level_raises_one_alarm_and_clears_once(pipeline: Pipeline,
     rows = pipeline.query("SELECT * FROM alarms WHERE rule='sump_level_high'")
     assert sorted(r["state"] for r in rows) == ["acknowledged", "cleared", "raised"]
     assert _retained_active(pipeline, poll, expect=False) == {}
+    # The occurrence became exactly one event in the centre, for drainage, and it records the
+    # clear (delivered through the durable outbox).
+    def sump_events() -> list[dict[str, object]]:
+        return [e for e in pipeline.events() if e["alarm_id"] == raised["alarm_id"]]
+
+    poll(lambda: sump_events() and sump_events()[0]["alarm_cleared_ts"], 20,
+         what="the event with its clear")
+    (event,) = sump_events()
+    assert event["department"] == "drainage" and event["status"] == "reported"
+    assert event["title_zh"] == raised["title_zh"]
+    assert event["alarm_cleared_ts"] == cleared["ts"]
     send_fault(pipeline.control_url, port=pipeline.pump_port, unit=1, action="release",
                point="sump_level")
 
