@@ -5,7 +5,9 @@ own process. A background publisher sends ordinary readings of many devices at -
 readings/s; meanwhile one pump station's sump level alternates above the raise level and below
 the clear level, each alternation a new alarm transition (raised, cleared, raised, ...). For
 each trigger the time from just before its publish to the arrival of its transition on
-`dc/v1/alarms/events/#` is recorded; p50 and p99 are printed as JSON.
+`dc/v1/alarms/events/#` is recorded, and for each raise the time to its event's `received_ts`
+in the event centre (delivered through the rule engine's durable outbox); p50 and p99 are
+printed as JSON.
 
     .venv/bin/python benchmarks/alarm_latency.py --rate 1000 --triggers 200
 
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +78,21 @@ def run(rate: float, devices: int, triggers: int, timeout_s: float,
     mosq, influx = MosquittoServer(workdir / "mosquitto"), InfluxServer(workdir / "influxdb")
     mosq.start()
     influx.start()
+    centre_port = free_port()
+    centre_url = f"http://127.0.0.1:{centre_port}"
+    (workdir / "centre.yaml").write_text(yaml.safe_dump(
+        {"port": centre_port, "db_path": str(workdir / "events.sqlite"), "broker": None}))
+    centre = DciotProcess("centre", ["events", "serve", str(workdir / "centre.yaml"),
+                                     "--log-level", "warning"], workdir / "centre.log")
+    centre.start()
+    wait_for_port("127.0.0.1", centre_port, 30, centre)
     metrics_port = free_port()
     config = {
         "broker": {"host": "127.0.0.1", "port": mosq.port, "client_id": "ingest-latency"},
         "influx": {"url": influx.url, "database": "latency"},
         "metrics": {"host": "127.0.0.1", "port": metrics_port},
-        "rules": {"state_path": str(workdir / "alarms.sqlite")},
+        "rules": {"state_path": str(workdir / "alarms.sqlite"),
+                  "outbox_path": str(workdir / "outbox.sqlite"), "event_centre_url": centre_url},
         "devices": [{"id": f"ps-{d:05d}", "gateway": GATEWAY, "profile": "dc-pumpstation-v1"}
                     for d in range(devices)]
         + [{"id": TRIGGER, "gateway": GATEWAY, "profile": "dc-pumpstation-v1"}],
@@ -112,6 +124,7 @@ def run(rate: float, devices: int, triggers: int, timeout_s: float,
         background.start()
         time.sleep(2.0)  # let the background load reach its rate before measuring
         latencies: list[float] = []
+        published_ms: dict[str, int] = {}  # raise trigger ts -> wall clock just before publish
         deadline = time.monotonic() + timeout_s
         for n in range(triggers):
             if time.monotonic() > deadline:
@@ -120,6 +133,8 @@ def run(rate: float, devices: int, triggers: int, timeout_s: float,
             ts = time.time_ns() // 1_000_000
             body = contract.encode_readings(GATEWAY, TRIGGER, "dc-pumpstation-v1", [
                 contract.Reading(ts, {**pump_values(n), "sump_level": level})])
+            if state == "raised":
+                published_ms[str(ts)] = time.time_ns() // 1_000_000
             started = time.perf_counter()
             trigger.publish(contract.readings_topic(GATEWAY, TRIGGER), body, qos=1)
             key = f"{state}:{ts}"
@@ -130,6 +145,7 @@ def run(rate: float, devices: int, triggers: int, timeout_s: float,
             time.sleep(0.02)  # space the triggers (the load, not a condition)
         stop.set()
         background.join(10)
+        to_event = _event_latencies(centre_url, published_ms, timeout_s=30)
         arr = np.array(latencies)
         return {
             "background_rate_per_s": rate, "devices": devices, "triggers": triggers,
@@ -137,6 +153,8 @@ def run(rate: float, devices: int, triggers: int, timeout_s: float,
             "to_mqtt_ms": {"p50": round(float(np.percentile(arr, 50)), 2),
                            "p99": round(float(np.percentile(arr, 99)), 2),
                            "max": round(float(arr.max()), 2)} if len(arr) else None,
+            "to_event_centre_ms": _percentiles(to_event),
+            "events_created": len(to_event),
             "background_sent": sent[0] if sent else 0,
         }
     finally:
@@ -144,6 +162,29 @@ def run(rate: float, devices: int, triggers: int, timeout_s: float,
         ingest.stop()
         mosq.stop()
         influx.stop()
+        centre.stop()
+
+
+def _percentiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    arr = np.array(values)
+    return {"p50": round(float(np.percentile(arr, 50)), 2),
+            "p99": round(float(np.percentile(arr, 99)), 2), "max": round(float(arr.max()), 2)}
+
+
+def _event_latencies(url: str, published_ms: dict[str, int], timeout_s: float) -> list[float]:
+    """received_ts of each trigger's event minus its publish time (same clock), once all the
+    events are in (or the deadline passes)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with urllib.request.urlopen(f"{url}/api/v1/events?limit=1000") as response:
+            events = [e for e in json.loads(response.read()) if e["device"] == TRIGGER]
+        if len(events) >= len(published_ms) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return [float(e["received_ts"] - published_ms[str(e["reported_ts"])]) for e in events
+            if str(e["reported_ts"]) in published_ms]
 
 
 def main() -> None:

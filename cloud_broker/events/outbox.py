@@ -157,7 +157,10 @@ class Outbox:
         """Start the delivery thread; rows left by an earlier run are sent first."""
         with self._lock:
             self._connection()
-        self._client = httpx.Client(base_url=self.centre_url, timeout=self.timeout_s)
+        # A fresh connection per request: on a kept-alive connection each request here waited
+        # ~40 ms (a delayed-ACK stall, measured with uvicorn on loopback); a new one costs ~2 ms.
+        self._client = httpx.Client(base_url=self.centre_url, timeout=self.timeout_s,
+                                    limits=httpx.Limits(max_keepalive_connections=0))
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="event-outbox", daemon=True)
         self._thread.start()
@@ -179,6 +182,7 @@ class Outbox:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before reading the queue, so an enqueue now is never missed
             try:
                 outcome = self._deliver_round()
             except Exception:  # a bug or a disk error must not end delivery for good
@@ -186,7 +190,6 @@ class Outbox:
                 outcome = _Round.unavailable
             if outcome is _Round.idle:
                 self._wake.wait(5.0)
-                self._wake.clear()
             elif outcome is _Round.unavailable:
                 self._stop.wait(self._backoff())
 

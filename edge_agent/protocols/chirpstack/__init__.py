@@ -1,0 +1,1 @@
+"""LoRaWAN uplinks from an existing ChirpStack v4 network server (MQTT integration)."""

@@ -1,0 +1,40 @@
+"""LoRaWAN plugs into the agent: the `lorawan` profile kind (pushed, no driver) with its device
+params, and the `semtech_udp` listener that LoRa gateways' packet forwarders send to."""
+
+from __future__ import annotations
+
+from edge_agent.errors import ConfigError
+from edge_agent.protocols.base import ListenerContext, ListenerPlugin, ProtocolPlugin
+from edge_agent.protocols.semtech_udp.config import LorawanParams, SemtechUdpConfig
+from edge_agent.protocols.semtech_udp.listener import SemtechUdpListener, Session
+from edge_agent.protocols.semtech_udp.otaa import OtaaDevice
+
+
+def _create(ctx: ListenerContext) -> SemtechUdpListener:
+    """ABP and OTAA devices are served; dev_eui-only devices are ChirpStack's."""
+    settings = ctx.config
+    assert isinstance(settings, SemtechUdpConfig)
+    sessions: list[Session] = []
+    otaa: list[OtaaDevice] = []
+    for device, params, profile in ctx.devices:
+        if not isinstance(params, LorawanParams):
+            continue
+        try:
+            if params.abp:
+                nwk, app = params.session_keys()
+                sessions.append(Session(device.id, profile, int(params.dev_addr or "0", 16),
+                                        nwk, app))
+            elif params.otaa:
+                otaa.append(OtaaDevice(device.id, profile, (params.dev_eui or "").lower(),
+                                       params.root_key(), params.app_eui))
+        except ConfigError as err:
+            raise ConfigError(f"device {device.id}: {err}") from err
+    euis = [d.dev_eui for d in otaa]
+    if len(set(euis)) != len(euis):
+        raise ConfigError(f"OTAA devices share a dev_eui: {sorted(euis)}")
+    return SemtechUdpListener(settings, sessions, ctx.metrics, otaa)
+
+
+LORAWAN = ProtocolPlugin(kind="lorawan", params_model=LorawanParams)
+LISTENER = ListenerPlugin(kind="semtech_udp", serves=frozenset({"lorawan"}),
+                          config_model=SemtechUdpConfig, create=_create)
