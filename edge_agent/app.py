@@ -38,6 +38,13 @@ def make_sink(profiles_by_device: dict[str, Profile], forwarder: Forwarder,
     return sink
 
 
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A listener must run until cancelled; if it ends otherwise, say so loudly."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped: %r; its devices get no readings until restart", task.get_name(),
+                  task.exception())
+
+
 async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Event,
                    metrics: EdgeMetrics | None = None) -> None:
     """Poll and listen to every configured device and forward readings until `stop` is set."""
@@ -62,14 +69,17 @@ async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Ev
                             forwarder, uplink, metrics, config.unreachable_after_failures)
                for device, params, profile in wiring.polled]
     sink = make_sink({d.id: profiles.get(d.profile) for d in config.devices}, forwarder, metrics)
-    listeners = [plugin.create(ListenerContext(settings, devices, metrics))
+    listeners = [plugin.create(ListenerContext(settings, devices, metrics, buffer.path.parent))
                  for plugin, settings, devices in wiring.listeners]
     backlog = store.stats().readings
     if backlog:
         log.info("buffer %s holds %d readings from before; replaying them", buffer.path, backlog)
     uplink.start()
     tasks = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in pollers]
-    tasks += [asyncio.create_task(listener.run(sink)) for listener in listeners]
+    for listener in listeners:
+        task = asyncio.create_task(listener.run(sink), name=f"listener-{type(listener).__name__}")
+        task.add_done_callback(_report_crash)
+        tasks.append(task)
     forwarding = asyncio.create_task(forwarder.run(), name="forwarder")
     log.info("gateway %s: %d devices polled, %d listeners", config.gateway_id, len(pollers),
              len(listeners))

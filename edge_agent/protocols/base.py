@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
@@ -62,6 +63,7 @@ class ListenerContext:
     config: BaseModel
     devices: list[tuple[DeviceConfig, BaseModel | None, Profile]]
     metrics: EdgeMetrics
+    state_dir: Path | None = None  # beside the edge buffer: where a listener keeps its state
 
 
 DriverFactory = Callable[["DeviceConfig", "BaseModel | None", "Profile", "BusPool"], Driver]

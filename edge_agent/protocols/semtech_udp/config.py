@@ -137,7 +137,8 @@ class SemtechUdpConfig(_Frozen):
     max_fcnt_gap: int = Field(16384, ge=1, le=32768, description="largest accepted jump of the "
                               "frame counter (LoRaWAN 1.0.x MAX_FCNT_GAP)")
     state_path: Path | None = Field(None, description="SQLite file keeping frame counters "
-                                    "across restarts (null: memory only)")
+                                    "and OTAA sessions across restarts (null: "
+                                    "lorawan-state.sqlite beside the edge buffer)")
     use_gateway_time: bool = Field(True, description="stamp readings with the gateway's "
                                    "reception time when it has one")
     max_clock_skew_s: float = Field(300.0, gt=0, description="a gateway time further than "

@@ -14,6 +14,10 @@ def _create(ctx: ListenerContext) -> SemtechUdpListener:
     """ABP and OTAA devices are served; dev_eui-only devices are ChirpStack's."""
     settings = ctx.config
     assert isinstance(settings, SemtechUdpConfig)
+    if settings.state_path is None and ctx.state_dir is not None:
+        # frame counters survive a restart by default: replays stay rejected
+        settings = settings.model_copy(
+            update={"state_path": ctx.state_dir / "lorawan-state.sqlite"})
     sessions: list[Session] = []
     otaa: list[OtaaDevice] = []
     for device, params, profile in ctx.devices:
