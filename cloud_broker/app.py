@@ -12,6 +12,7 @@ from cloud_broker.ingest.writer import InfluxWriter, WriteError
 from cloud_broker.metrics import CloudMetrics
 from cloud_broker.presence import Presence
 from cloud_broker.registry.devices import DeviceCatalogue
+from cloud_broker.registry.store import Registry
 from cloud_broker.rules.engine import RuleEngine
 from cloud_broker.rules.store import AlarmStore
 from device_profiles.schema import load_profiles
@@ -21,7 +22,15 @@ log = logging.getLogger(__name__)
 
 def build_ingest(config: CloudConfig, metrics: CloudMetrics) -> IngestService:
     profiles = load_profiles(config.profiles_dir)
-    catalogue = DeviceCatalogue.from_entries(config.devices, profiles, config.rule_overrides)
+    if config.registry_path is None:
+        catalogue = DeviceCatalogue.from_entries(config.devices, profiles,
+                                                 config.rule_overrides)
+    else:
+        if not config.registry_path.is_file():
+            raise ConfigError(f"registry_path {config.registry_path} does not exist")
+        with Registry(config.registry_path) as registry:
+            catalogue = DeviceCatalogue.from_registry(registry, profiles, config.rule_overrides,
+                                                      config.devices)
     influx = config.influx
     token = secret_from_env(influx.token_env, "influx.token_env")
     password = secret_from_env(influx.password_env, "influx.password_env")

@@ -139,6 +139,9 @@ class CloudConfig(_Frozen):
     rules: RulesConfig = RulesConfig()
     rule_overrides: tuple[RuleOverride, ...] = ()
     devices: tuple[DeviceEntry, ...] = ()
+    registry_path: Path | None = Field(None, description="provisioning registry (SQLite, "
+                                       "`dciot gateway/device`): its active devices are known "
+                                       "too; relative to the config file")
 
 
 def load_cloud_config(path: Path) -> CloudConfig:
@@ -155,6 +158,8 @@ def load_cloud_config(path: Path) -> CloudConfig:
         raise ConfigError(f"{path}: invalid cloud config\n{problems}") from err
     if not config.profiles_dir.is_absolute():
         config = config.model_copy(update={"profiles_dir": path.parent / config.profiles_dir})
+    if config.registry_path is not None and not config.registry_path.is_absolute():
+        config = config.model_copy(update={"registry_path": path.parent / config.registry_path})
     state = config.rules.state_path or Path("state") / "alarms.sqlite"
     outbox = config.rules.outbox_path or Path("state") / "outbox.sqlite"
     state, outbox = (p if p.is_absolute() else path.parent / p for p in (state, outbox))

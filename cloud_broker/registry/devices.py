@@ -1,18 +1,23 @@
 """The devices the cloud knows: which gateway owns each and which profile it follows.
 
-Built from the cloud config today; the provisioning registry (SQLite) will feed the same
-object later.
+Built from the cloud config's `devices:` and, when `registry_path` is set, from the active
+devices of the provisioning registry (`store.py`): a decommissioned device is unknown, a moved
+device belongs to its new gateway only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from cloud_broker.config import ConfigError, DeviceEntry, RuleOverride
 from device_profiles.rules import AlarmRule
 from device_profiles.schema import DataType, Profile, ProfileSet
+
+if TYPE_CHECKING:
+    from cloud_broker.registry.store import Registry
 
 
 def point_kind(profile: Profile, name: str) -> str:
@@ -65,6 +70,21 @@ class DeviceCatalogue:
         catalogue = cls(devices)
         check_overrides(catalogue, overrides)
         return catalogue
+
+    @classmethod
+    def from_registry(cls, registry: Registry, profiles: ProfileSet,
+                      overrides: tuple[RuleOverride, ...] = (),
+                      entries: tuple[DeviceEntry, ...] = ()) -> DeviceCatalogue:
+        """The registry's active devices (site = their gateway's site) plus `entries` from the
+        config; an id in both is a ConfigError."""
+        sites = {g.id: g.site for g in registry.list_gateways()}
+        try:
+            registered = [DeviceEntry(id=d.id, gateway=d.gateway, profile=d.profile,
+                                      name=d.name, site=sites.get(d.gateway))
+                          for d in registry.list_devices(status="active")]
+        except ValidationError as err:
+            raise ConfigError(f"registry {registry.path}: {err}") from err
+        return cls.from_entries((*entries, *registered), profiles, overrides)
 
     def get(self, device_id: str) -> KnownDevice | None:
         return self.devices.get(device_id)

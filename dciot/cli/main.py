@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from dciot.cli import alarms, cloud, demo, edge, events, profiles, sim, status
+from dciot.cli import (
+    alarms,
+    cloud,
+    demo,
+    device,
+    edge,
+    events,
+    gateway,
+    pki,
+    profiles,
+    sim,
+    status,
+)
 
 app = typer.Typer(help="Dongchang IoT telemetry stack.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -14,6 +26,9 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(alarms.app, name="alarms")
 app.add_typer(events.app, name="events")
+app.add_typer(pki.app, name="pki")
+app.add_typer(gateway.app, name="gateway")
+app.add_typer(device.app, name="device")
 app.command("demo")(demo.demo)
 app.command("status")(status.status)
 

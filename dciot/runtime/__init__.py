@@ -1,7 +1,7 @@
 """Real mosquitto and influxd processes on free loopback ports, for the demo and tests."""
 
 from dciot.runtime.influxd import InfluxError, InfluxServer
-from dciot.runtime.mosquitto import MosquittoServer
+from dciot.runtime.mosquitto import MosquittoServer, TlsListener
 from dciot.runtime.ports import free_port
 from dciot.runtime.process import (
     ManagedProcess,
@@ -17,6 +17,7 @@ __all__ = [
     "MissingBinaryError",
     "MosquittoServer",
     "StartupError",
+    "TlsListener",
     "find_binary",
     "free_port",
 ]
