@@ -34,6 +34,8 @@ def secret_from_env(env_name: str | None, what: str) -> str | None:
 
 
 class BrokerConfig(_Frozen):
+    """The cloud services' broker account (least privilege: see cloud_broker/security)."""
+
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
@@ -45,6 +47,8 @@ class BrokerConfig(_Frozen):
                                  "messages the broker may send us (bounds memory)")
     reconnect_max_s: float = Field(10.0, gt=0, description="reconnect backoff grows from 1 s "
                                    "to this")
+    tls_cafile: Path | None = Field(None, description="TLS: verify the broker against this CA "
+                                    "(null: plain TCP)")
 
     def password(self) -> str | None:
         return secret_from_env(self.password_env, "broker.password_env")

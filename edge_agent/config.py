@@ -23,6 +23,21 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class TlsConfig(_Frozen):
+    """TLS to the broker: verify it against `cafile`; with `certfile`+`keyfile` the gateway
+    authenticates by client certificate (its CN is the gateway id)."""
+
+    cafile: Path
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("certfile and keyfile go together")
+        return self
+
+
 class BrokerConfig(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
@@ -33,6 +48,7 @@ class BrokerConfig(_Frozen):
     keepalive_s: int = Field(30, ge=5, le=3600)
     max_queued_messages: int = Field(10_000, ge=1, description="in-memory bound while offline")
     reconnect_max_s: float = Field(30.0, gt=0)
+    tls: TlsConfig | None = Field(None, description="null: plain TCP")
 
     def password(self) -> str | None:
         if self.password_env is None:
@@ -141,5 +157,14 @@ def load_gateway_config(path: Path) -> tuple[GatewayConfig, ProfileSet]:
     return config, profiles
 
 
-__all__ = ["NAME_PATTERN", "BrokerConfig", "BufferConfig", "DeviceConfig", "GatewayConfig",
-           "ListenerConfig", "MetricsConfig", "load_gateway_config"]
+__all__ = [
+    "NAME_PATTERN",
+    "BrokerConfig",
+    "BufferConfig",
+    "DeviceConfig",
+    "GatewayConfig",
+    "ListenerConfig",
+    "MetricsConfig",
+    "TlsConfig",
+    "load_gateway_config",
+]

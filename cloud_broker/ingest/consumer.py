@@ -76,6 +76,8 @@ class IngestService:
                              protocol=mqtt.MQTTv5, manual_ack=True)
         if broker.username:
             client.username_pw_set(broker.username, broker.password())
+        if broker.tls_cafile is not None:
+            client.tls_set(ca_certs=str(broker.tls_cafile))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

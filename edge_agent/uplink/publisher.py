@@ -48,6 +48,11 @@ class MqttUplink:
                              protocol=mqtt.MQTTv5)
         if broker.username:
             client.username_pw_set(broker.username, broker.password())
+        if broker.tls is not None:
+            tls = broker.tls
+            client.tls_set(ca_certs=str(tls.cafile),
+                           certfile=str(tls.certfile) if tls.certfile else None,
+                           keyfile=str(tls.keyfile) if tls.keyfile else None)
         will = contract.encode_gateway_status(gw, "offline", None, reason="connection lost")
         client.will_set(contract.gateway_status_topic(gw), will, qos=1, retain=True)
         client.max_queued_messages_set(broker.max_queued_messages)
