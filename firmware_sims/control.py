@@ -1,11 +1,14 @@
 """Loopback HTTP/1.1 JSON control API of the simulators, and its urllib client.
 
     GET  /state  -> 200 {"time": ISO simulated time,
-                         "devices": {"<port>:<unit>": {"profile": id, "muted": bool,
-                                                       "values": {point: value},
-                                                       "forced": {point: value}}}}
+                         "devices": {"<device>": {"profile": id, "muted": bool,
+                                                  "values": {point: value},
+                                                  "forced": {point: value}}}}
     POST /fault  {"port": int, "unit": int, "action": "force"|"release"|"release_all"|
                   "set_state"|"mute"|"unmute", "point": str?, "value": any?}
+                 or {"device": "<device>", "action": ..., "point": str?, "value": any?}
+                 with a device named as firmware_sims/simulation.py says ("15020:3",
+                 "rtu-fire:2", "uitd-fire:131082", "lora-water:26011BDA")
                  -> 200 {"time", "device", "profile", "muted", "values", "forced"}
                  -> 400 {"error": "..."} for an unknown device, point, state or action, or a
                     value the point cannot hold
@@ -148,9 +151,9 @@ def get_state(control_url: str) -> dict[str, Any]:
 
 
 def send_fault(control_url: str, **fields: object) -> dict[str, Any]:
-    """POST /fault with `fields` (port, unit, action, point?, value?); return the device's new
-    state. ControlError (with .status 400 and the server's message) if it was refused;
-    OSError (urllib.error.URLError) if the control API cannot be reached."""
+    """POST /fault with `fields` (port and unit, or device; action, point?, value?); return
+    the device's new state. ControlError (with .status 400 and the server's message) if it was
+    refused; OSError (urllib.error.URLError) if the control API cannot be reached."""
     body = json.dumps(fields).encode()
     request = urllib.request.Request(control_url.rstrip("/") + "/fault", data=body,
                                      method="POST",

@@ -31,6 +31,9 @@ from edge_agent.protocols.modbus.codec import decode_point, encode_point, shorte
 from edge_agent.scaling import to_engineering, to_raw
 
 Value = bool | int | float
+_WIDTHS = {DataType.int8: "b", DataType.uint8: "B", DataType.int16: "h", DataType.uint16: "H",
+           DataType.int32: "i", DataType.uint32: "I", DataType.float32: "f"}
+"""struct formats of the numeric types, to check that a value fits a non-register point."""
 
 
 def readback(point: Point, value: Value) -> Value:
@@ -46,7 +49,8 @@ def readback(point: Point, value: Value) -> Value:
 
 
 def coerce_value(point: Point, value: object) -> Value:
-    """Check that `value` suits `point` and return it as the registers will carry it.
+    """Check that `value` suits `point` and return it as the registers (or, for a decoded
+    field or payload point, its type) will carry it.
 
     Raises ValueError naming the point and the reason.
     """
@@ -59,6 +63,13 @@ def coerce_value(point: Point, value: object) -> Value:
     if not math.isfinite(value):
         raise ValueError(f"{point.name} takes a finite number, not {value!r}")
     raw = to_raw(point, value)
+    if point.register_type is None:  # a decoded field or a payload byte range, no registers
+        try:
+            struct.pack(">" + _WIDTHS[point.type], raw)
+        except struct.error as err:
+            raise ValueError(f"{value!r} does not fit {point.name} ({point.type}, scale "
+                             f"{point.scale:g}): {err}") from err
+        return readback(point, value)
     try:
         words = encode_point(point, raw)
     except FrameError as err:

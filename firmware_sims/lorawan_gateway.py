@@ -37,7 +37,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 
 from device_profiles.schema import Profile, load_profiles
 from edge_agent.errors import FrameError
@@ -67,6 +67,15 @@ from edge_agent.scaling import Value, to_raw
 
 WATER_METER_PROFILE = "dc-lorawan-watermeter-v1"
 SMOKE_PROFILE = "dc-lorawan-smoke-v1"
+PLAUSIBLE_VALUES: Mapping[str, Mapping[str, Value]] = MappingProxyType({
+    WATER_METER_PROFILE: MappingProxyType({
+        "total_volume": 1234.567, "battery": 87, "valve_state": 1, "leak": False,
+        "reverse_flow": False, "tamper": False, "water_temperature": 14, "flow": 0.62}),
+    SMOKE_PROFILE: MappingProxyType({
+        "smoke_alarm": False, "fault": False, "tamper": False, "self_test": False,
+        "battery": 95, "temperature": 22}),
+})
+"""Values of a device in its normal state, by profile (no alarm, battery fine)."""
 
 
 @dataclass
@@ -145,10 +154,8 @@ def _profile(profile_id: str) -> Profile:
 def water_meter(dev_addr: int, nwk_s_key: bytes, app_s_key: bytes,
                 **values: Value) -> SimEndDevice:
     """A LoRaWAN water meter with plausible values, overridden by `values`."""
-    start: dict[str, Value] = {"total_volume": 1234.567, "battery": 87, "valve_state": 1,
-                               "leak": False, "reverse_flow": False, "tamper": False,
-                               "water_temperature": 14, "flow": 0.62}
-    device = SimEndDevice(dev_addr, nwk_s_key, app_s_key, _profile(WATER_METER_PROFILE), start)
+    device = SimEndDevice(dev_addr, nwk_s_key, app_s_key, _profile(WATER_METER_PROFILE),
+                          dict(PLAUSIBLE_VALUES[WATER_METER_PROFILE]))
     device.set(**values)
     return device
 
@@ -156,9 +163,8 @@ def water_meter(dev_addr: int, nwk_s_key: bytes, app_s_key: bytes,
 def smoke_detector(dev_addr: int, nwk_s_key: bytes, app_s_key: bytes,
                    **values: Value) -> SimEndDevice:
     """A LoRaWAN smoke alarm in the normal state, overridden by `values`."""
-    start: dict[str, Value] = {"smoke_alarm": False, "fault": False, "tamper": False,
-                               "self_test": False, "battery": 95, "temperature": 22}
-    device = SimEndDevice(dev_addr, nwk_s_key, app_s_key, _profile(SMOKE_PROFILE), start)
+    device = SimEndDevice(dev_addr, nwk_s_key, app_s_key, _profile(SMOKE_PROFILE),
+                          dict(PLAUSIBLE_VALUES[SMOKE_PROFILE]))
     device.set(**values)
     return device
 

@@ -106,10 +106,12 @@ class UnitContext(ModbusDeviceContext):
 class SimUnit:
     """One simulated device: its model, its registers and whether it answers."""
 
-    def __init__(self, port: int, unit_id: int, model: DeviceModel) -> None:
+    def __init__(self, port: int, unit_id: int, model: DeviceModel, *,
+                 bus: str | None = None) -> None:
         self.port = port
         self.unit_id = unit_id
         self.model = model
+        self.bus = bus
         self.profile = model.profile
         self.muted = False
         self.context = UnitContext(model.profile, self._client_wrote)
@@ -117,8 +119,9 @@ class SimUnit:
 
     @property
     def key(self) -> str:
-        """"<port>:<unit>", how the control API names the device."""
-        return f"{self.port}:{self.unit_id}"
+        """"<port>:<unit>" (Modbus TCP) or "<bus>:<unit>" (a named serial bus), how the control
+        API names the device."""
+        return f"{self.bus if self.bus is not None else self.port}:{self.unit_id}"
 
     def publish(self) -> None:
         """Write every point's current value into the registers (those that changed)."""

@@ -3,7 +3,8 @@
 The simulator holds the pty master; the edge agent opens the slave's tty path (`sim.port`) with
 pyserial exactly as it would open /dev/ttyUSB0. Many unit ids share the bus, each a device model
 laid out by its profile (the registers of firmware_sims.modbus_server.UnitContext); profiles of
-a domain without a physics model (e.g. fire) report their initial or forced values.
+a domain without a physics model (e.g. fire) report their initial or forced values. Units are
+named "<bus name>:<unit>" (`name`, default "rtu") in the control API's state.
 
 A pty has no baud rate, so the simulator keeps the bus's time itself:
 
@@ -37,9 +38,9 @@ from collections import Counter
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
-from device_profiles.schema import Domain, Profile, RegisterType
+from device_profiles.schema import Profile, RegisterType
 from edge_agent.protocols.modbus.bus_budget import SerialLine
 from edge_agent.protocols.modbus.rtu_codec import (
     BIT_READS,
@@ -58,7 +59,7 @@ from edge_agent.protocols.modbus.rtu_codec import (
 from firmware_sims.clock import DISTRICT_TZ, SimClock
 from firmware_sims.device import DeviceModel, Value
 from firmware_sims.modbus_server import SimUnit
-from firmware_sims.models import MODELS, build_model
+from firmware_sims.models import model_or_fixed
 
 DEFAULT_TURNAROUND_S = 0.005
 ILLEGAL_ADDRESS, ILLEGAL_VALUE = 2, 3
@@ -67,27 +68,11 @@ _TABLES: dict[int, RegisterType] = {1: RegisterType.coil, 2: RegisterType.discre
 T = TypeVar("T")
 
 
-class FixedModel(DeviceModel):
-    """A device without physics: it reports its initial values, or forced ones."""
-
-    domain: ClassVar[Domain] = Domain.fire
-
-    def __init__(self, profile: Profile, start: datetime, *, seed: int = 0,
-                 initial: Mapping[str, Value] | None = None, physics: bool = False) -> None:
-        super().__init__(profile, start, seed=seed, initial=initial, physics=physics)
-        self._begin({})
-
-    def _step(self, dt_s: float, now: datetime) -> dict[str, Value]:
-        return {}
-
-
 def model_for(profile: Profile, initial: Mapping[str, Value] | None = None, *,
               physics: bool = False, seed: int = 0) -> DeviceModel:
     """The domain's model of `profile` (firmware_sims.models), else a FixedModel."""
-    start = datetime.now(DISTRICT_TZ)
-    if profile.domain in MODELS:
-        return build_model(profile, start, seed=seed, initial=initial, physics=physics)
-    return FixedModel(profile, start, seed=seed, initial=initial)
+    return model_or_fixed(profile, datetime.now(DISTRICT_TZ), seed=seed, initial=initial,
+                          physics=physics)
 
 
 @dataclass
@@ -108,12 +93,13 @@ class RtuBusSim:
     """Modbus RTU devices on one simulated RS-485 bus; see the module docstring."""
 
     def __init__(self, units: Mapping[int, DeviceModel], line: SerialLine | None = None, *,
-                 turnaround_s: float = DEFAULT_TURNAROUND_S, clock: SimClock | None = None
-                 ) -> None:
+                 turnaround_s: float = DEFAULT_TURNAROUND_S, clock: SimClock | None = None,
+                 name: str = "rtu") -> None:
         self.line = line or SerialLine()
         self.turnaround_s = turnaround_s
         self.clock = clock
-        self.units = {uid: SimUnit(0, uid, model) for uid, model in units.items()}
+        self.name = name
+        self.units = {uid: SimUnit(0, uid, model, bus=name) for uid, model in units.items()}
         self.delays: dict[int, float] = {}
         self.corrupt: Counter[int] = Counter()
         self.stats = BusStats()

@@ -20,7 +20,7 @@ from firmware_sims.errors import ControlError, ListenError, SimConfigError
 from firmware_sims.runner import run_simulators
 from firmware_sims.simulation import ACTIONS
 
-app = typer.Typer(help="Run the Modbus device simulators, inject faults, show their state.",
+app = typer.Typer(help="Run the device simulators, inject faults, show their state.",
                   no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
@@ -81,10 +81,18 @@ def fault(action: str = typer.Argument(..., help=f"one of: {', '.join(ACTIONS)}"
           point: str | None = typer.Argument(None, help="point (or state) name"),
           value: str | None = typer.Argument(None, help="value: 4.9, true, 3, ..."),
           control: str = typer.Option(..., help=CONTROL_HELP),
-          port: int = typer.Option(..., help="Modbus port of the device's server"),
-          unit: int = typer.Option(..., help="unit id of the device")) -> None:
+          port: int | None = typer.Option(None, help="Modbus port of the device's server"),
+          unit: int | None = typer.Option(None, help="unit id of the device"),
+          device: str | None = typer.Option(None, help="the device's name instead of --port "
+                                            "and --unit, e.g. uitd-fire:131082, "
+                                            "lora-water:26011B01 (see `dciot sim state`)")
+          ) -> None:
     """Inject or clear a fault, e.g. `force sump_level 4.9`, `mute`, `release sump_level`."""
-    fields: dict[str, object] = {"port": port, "unit": unit, "action": action}
+    if (device is None) == (port is None or unit is None):
+        err_console.print("[red]error:[/red] give --device, or --port and --unit")
+        raise typer.Exit(2)
+    target: dict[str, object] = {"device": device} if device else {"port": port, "unit": unit}
+    fields: dict[str, object] = {**target, "action": action}
     if point is not None:
         fields["point"] = point
     if value is not None:

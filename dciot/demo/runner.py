@@ -29,6 +29,8 @@ class DemoOptions:
     poles: int = 20
     pump_stations: int = 2
     interval_s: float = 1.0
+    push_interval_s: float = 2.0
+    """How often the UITD and the LoRaWAN devices report (they push; nobody polls them)."""
     time_scale: float = 60.0
     fault_cycle_s: float = 40.0
 
@@ -75,38 +77,51 @@ class District:
             shutil.rmtree(opts.run_dir)
         opts.run_dir.mkdir(parents=True)
         n_sites = district.sites_needed(opts.poles, opts.pump_stations)
-        self.ports = district.Ports(mqtt=free_port(), influx=free_port(),
-                                    sim_control=free_port(), cloud_metrics=free_port(),
-                                    sim_servers=[free_port() for _ in range(n_sites)])
-        self.sites = district.plan_district(opts.poles, opts.pump_stations,
-                                            self.ports.sim_servers)
-        self.mosquitto = MosquittoServer(opts.run_dir / "mosquitto", port=self.ports.mqtt)
-        self.influx = InfluxServer(opts.run_dir / "influxdb", port=self.ports.influx)
-        say(f"starting mosquitto on 127.0.0.1:{self.ports.mqtt} and influxd on "
-            f"127.0.0.1:{self.ports.influx}")
+        self.ports = ports = district.Ports(
+            mqtt=free_port(), influx=free_port(), sim_control=free_port(),
+            cloud_metrics=free_port(), sim_servers=[free_port() for _ in range(n_sites)],
+            fire_listener=free_port(), water_listener=free_port())
+        tty_dir = (opts.run_dir / "tty").resolve()
+        self.sites = [
+            *district.plan_district(opts.poles, opts.pump_stations, ports.sim_servers),
+            district.plan_fire_site(ports.fire_listener, tty_dir, opts.push_interval_s),
+            district.plan_water_site(ports.water_listener, tty_dir, opts.push_interval_s),
+        ]
+        sim = self._start_simulators()  # they need neither broker nor database: start first
+        self.mosquitto = MosquittoServer(opts.run_dir / "mosquitto", port=ports.mqtt)
+        self.influx = InfluxServer(opts.run_dir / "influxdb", port=ports.influx)
+        say(f"starting mosquitto on 127.0.0.1:{ports.mqtt} and influxd on "
+            f"127.0.0.1:{ports.influx}")
         self.mosquitto.start()
         self.influx.start()
-        self.alarms = AlarmSubscriber("127.0.0.1", self.ports.mqtt)
+        self.alarms = AlarmSubscriber("127.0.0.1", ports.mqtt)
         self.alarms.start()
-        self._start_services(say)
+        self._start_services(sim, say)
 
-    def _start_services(self, say: Callable[[str], None]) -> None:
-        opts, ports = self.options, self.ports
+    def _start_simulators(self) -> DciotProcess:
+        ports = self.ports
         assert ports is not None
         start = datetime.now(CST).replace(hour=17, minute=0, second=0, microsecond=0)
         sims = self._write("sims.yaml", district.sim_config(
-            self.sites, ports.sim_control, opts.time_scale, start.isoformat()))
+            self.sites, ports.sim_control, self.options.time_scale, start.isoformat()))
+        sim = DciotProcess("simulators", ["sim", "run", str(sims)],
+                           self.options.run_dir / "logs" / "sims.log")
+        sim.start()
+        self.processes.append(sim)
+        return sim
+
+    def _start_services(self, sim: DciotProcess, say: Callable[[str], None]) -> None:
+        """The cloud, then (once it and the simulators are up) one edge agent per site."""
+        opts, ports = self.options, self.ports
+        assert ports is not None
         cloud = self._write("cloud.yaml", district.cloud_config(
             self.sites, ports, DATABASE, opts.interval_s))
         logs = opts.run_dir / "logs"
-        sim = DciotProcess("simulators", ["sim", "run", str(sims)], logs / "sims.log")
-        sim.start()
-        self.processes.append(sim)
-        for port in [*ports.sim_servers, ports.sim_control]:
-            wait_for_port("127.0.0.1", port, 30, sim)
         cloud_proc = DciotProcess("cloud", ["cloud", "run", str(cloud)], logs / "cloud.log")
         cloud_proc.start()
         self.processes.append(cloud_proc)
+        for port in [*ports.sim_servers, ports.sim_control]:
+            wait_for_port("127.0.0.1", port, 30, sim)
         wait_for_port("127.0.0.1", ports.cloud_metrics, 30, cloud_proc)
         for site in self.sites:
             path = self._write(f"{site.gateway_id}.yaml",
@@ -116,26 +131,31 @@ class District:
             proc.start()
             self.processes.append(proc)
         devices = sum(len(s.devices) for s in self.sites)
-        say(f"{len(self.sites)} edge agents, {devices} simulated devices, cloud ingest and "
-            f"rules running; logs in {logs}")
+        say(f"{len(self.sites)} edge agents, {devices} simulated devices (Modbus TCP and RTU, "
+            f"GB/T 26875, CJ/T 188, LoRaWAN), cloud ingest and rules running; logs in {logs}")
 
     def fault_plan(self, duration_s: float | None) -> list[FaultStep]:
         """Inject, then release, once per cycle (or once, fitted into a short run)."""
-        pump = next(d for s in self.sites for d in s.devices if d.profile == district.PUMP_PROFILE)
-        poles = [d for s in self.sites for d in s.devices if d.profile == district.POLE_PROFILE]
+        devices = [d for s in self.sites for d in s.devices]
+        pump = next(d for d in devices if d.profile == district.PUMP_PROFILE)
+        poles = [d for d in devices if d.profile == district.POLE_PROFILE]
         pressed, muted = poles[min(2, len(poles) - 1)], poles[min(6, len(poles) - 1)]
-        inject = [
-            {"port": pump.port, "unit": pump.unit, "action": "force", "point": "sump_level",
-             "value": 4.9},
-            {"port": pressed.port, "unit": pressed.unit, "action": "force",
-             "point": "emergency_button", "value": True},
-            {"port": muted.port, "unit": muted.unit, "action": "mute"},
+        smoke = next(d for d in devices if d.profile == district.SMOKE_PROFILE)
+        meter = next(d for d in devices if d.profile == district.LORA_WATER_PROFILE)
+        inject: list[dict[str, object]] = [
+            {"device": pump.key, "action": "force", "point": "sump_level", "value": 4.9},
+            {"device": pressed.key, "action": "force", "point": "emergency_button",
+             "value": True},
+            {"device": muted.key, "action": "mute"},
+            {"device": smoke.key, "action": "force", "point": "fire_alarm", "value": True},
+            {"device": meter.key, "action": "force", "point": "leak", "value": True},
         ]
-        release = [
-            {"port": pump.port, "unit": pump.unit, "action": "release", "point": "sump_level"},
-            {"port": pressed.port, "unit": pressed.unit, "action": "release",
-             "point": "emergency_button"},
-            {"port": muted.port, "unit": muted.unit, "action": "unmute"},
+        release: list[dict[str, object]] = [
+            {"device": pump.key, "action": "release", "point": "sump_level"},
+            {"device": pressed.key, "action": "release", "point": "emergency_button"},
+            {"device": muted.key, "action": "unmute"},
+            {"device": smoke.key, "action": "release", "point": "fire_alarm"},
+            {"device": meter.key, "action": "release", "point": "leak"},
         ]
         cycle = self.options.fault_cycle_s
         if duration_s is not None and duration_s < cycle:
@@ -146,9 +166,10 @@ class District:
         for base in starts or [k * cycle for k in range(int(horizon // cycle) + 1)]:
             steps.append(FaultStep(base + 0.2 * cycle,
                                    f"注入故障: {pump.name}水位4.9 m, {pressed.name}一键报警, "
-                                   f"{muted.name}断线", inject))
-            steps.append(FaultStep(base + 0.6 * cycle, "解除故障: 水位、报警按钮、通信恢复",
-                                   release))
+                                   f"{muted.name}断线, {smoke.name}火警, {meter.name}漏水",
+                                   inject))
+            steps.append(FaultStep(base + 0.6 * cycle,
+                                   "解除故障: 水位、报警按钮、通信、火警、漏水恢复", release))
         return [s for s in steps if s.at_s < horizon]
 
     def apply(self, step: FaultStep) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 
 class DciotProcess:
-    """`python -m dciot ARGS` with its output in a log file; stopped by PID."""
+    """`dciot ARGS` with its output in a log file; stopped by PID. Started through
+    dciot.cli.single_group, which imports only the command group it runs."""
 
     def __init__(self, name: str, args: list[str], log_path: Path) -> None:
         self.name = name
@@ -23,7 +24,7 @@ class DciotProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "dciot", *self.args], stdout=log,
+                [sys.executable, "-m", "dciot.cli.single_group", *self.args], stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

@@ -113,6 +113,19 @@ async def test_bad_fault_requests_get_400(sims: Any, fields: dict[str, Any],
     assert message in str(caught.value)
 
 
+async def test_a_device_can_be_named_instead_of_port_and_unit(sims: Any) -> None:
+    pole_port = sims.ports[1]
+    answer = await fault(sims, device=f"{pole_port}:2", action="mute")
+    assert answer["device"] == f"{pole_port}:2" and answer["muted"] is True
+    for fields, message in [
+        ({"device": f"{pole_port}:2", "port": pole_port, "unit": 2}, "not both"),
+        ({"device": 2}, "device must be a string"),
+        ({"device": "rtu-x:1"}, "no simulated device rtu-x:1"),
+    ]:
+        with pytest.raises(ControlError, match=message):
+            await fault(sims, **fields, action="unmute")
+
+
 def _raw(url: str, method: str, body: bytes | None = None) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, data=body, method=method)
     try:

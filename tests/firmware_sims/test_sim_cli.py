@@ -42,6 +42,12 @@ def test_run_fault_state_and_clean_stop(tmp_path: Path) -> None:
                                      "--unit", "2", "mute"])
         assert result.exit_code == 0, result.output
         assert get_state(url)["devices"][f"{pole}:2"]["muted"] is True
+        result = runner.invoke(app, ["fault", "--control", url, "--device", f"{pole}:2",
+                                     "unmute"])
+        assert result.exit_code == 0, result.output
+        assert get_state(url)["devices"][f"{pole}:2"]["muted"] is False
+        result = runner.invoke(app, ["fault", "--control", url, "--port", str(pole), "mute"])
+        assert result.exit_code == 2 and "give --device, or --port and --unit" in result.output
         result = runner.invoke(app, ["state", "--control", url])
         assert result.exit_code == 0 and f"{pole}:1" in result.output
     finally:
