@@ -106,8 +106,11 @@ class DevicePoller:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
+        task = asyncio.current_task()
         while True:
             await self.poll_once()
+            if task is not None and task.cancelling():  # a driver swallowed the cancellation
+                raise asyncio.CancelledError()
             delay = self._next_delay()
             next_at += delay
             now = loop.time()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -73,3 +74,31 @@ def test_birth_then_will_on_crash_then_stopped_on_sigterm(
         assert latest()["reason"] == "stopped"
     finally:
         edge2.kill()
+
+
+def test_sigterm_while_a_request_is_pending_exits_promptly(
+        tmp_path: Path, mosquitto: MosquittoServer, poll: Callable[..., object]) -> None:
+    """A device that accepts the connection but never answers keeps a request pending most of
+    the time; SIGTERM must still end the agent within seconds (pymodbus turns the cancellation
+    of a pending request into an I/O error, which must not be mistaken for a timeout)."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    config = {"gateway_id": "gw-pending", "broker": {"host": "127.0.0.1", "port": mosquitto.port},
+              "devices": [{"id": "pole-silent", "profile": "dc-smartpole-v1",
+                           "host": "127.0.0.1", "port": silent.getsockname()[1], "unit": 1,
+                           "interval_s": 0.2}]}
+    path = tmp_path / "pending.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    edge = DciotProcess("edge", ["edge", "run", str(path)], tmp_path / "pending.log")
+    latest = _latest_status(mosquitto, "gw-pending")
+    edge.start()
+    try:
+        poll(lambda: latest().get("state") == "online" and accepted, 20,
+             what="the agent connected to the silent device")
+        started = time.monotonic()
+        assert edge.stop(timeout_s=10) == 0, edge.tail()
+        assert time.monotonic() - started < 5
+    finally:
+        edge.kill()
+        silent.close()

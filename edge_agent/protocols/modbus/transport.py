@@ -59,6 +59,7 @@ class ModbusTcpTransport:
         try:
             response = await call(start, count=count, device_id=unit)
         except ModbusIOException as err:
+            _reraise_cancellation(err)
             raise DeviceTimeout(f"{where}: no answer within {self.timeout_s} s") from err
         except (ConnectionException, ModbusException, OSError) as err:
             await self.close()
@@ -74,3 +75,12 @@ class ModbusTcpTransport:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _reraise_cancellation(err: Exception) -> None:
+    """pymodbus turns the cancellation of a pending request into ModbusIOException ("Request
+    cancelled outside pymodbus"); give the cancellation back, or a stopping agent would keep
+    polling until it is killed."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from err
