@@ -49,6 +49,9 @@ class BrokerConfig(_Frozen):
                                    "to this")
     tls_cafile: Path | None = Field(None, description="TLS: verify the broker against this CA "
                                     "(null: plain TCP)")
+    tls_certfile: Path | None = Field(None, description="TLS: client certificate (its CN is "
+                                      "the account)")
+    tls_keyfile: Path | None = Field(None, description="TLS: the certificate's key")
 
     def password(self) -> str | None:
         return secret_from_env(self.password_env, "broker.password_env")

@@ -77,7 +77,9 @@ class IngestService:
         if broker.username:
             client.username_pw_set(broker.username, broker.password())
         if broker.tls_cafile is not None:
-            client.tls_set(ca_certs=str(broker.tls_cafile))
+            client.tls_set(ca_certs=str(broker.tls_cafile),
+                           certfile=str(broker.tls_certfile) if broker.tls_certfile else None,
+                           keyfile=str(broker.tls_keyfile) if broker.tls_keyfile else None)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -69,10 +69,12 @@ def demo(
     pump_stations: int = typer.Option(2, min=1, max=50),
     interval: float = typer.Option(1.0, min=0.2, help="poll interval of every polled device "
                                    "(Modbus, CJ/T 188), s"),
+    tls: bool = typer.Option(False, "--tls", help="everything over TLS with client "
+                             "certificates, on a locked-down broker (ACLs per account)"),
 ) -> None:
     """Run a simulated district end to end on a real broker and database."""
     options = DemoOptions(run_dir=run_dir, poles=poles, pump_stations=pump_stations,
-                          interval_s=interval)
+                          interval_s=interval, tls=tls)
     district = District(options)
     try:
         district.start(say=console.print)

@@ -209,7 +209,8 @@ def sim_config(sites: list[Site], control_port: int, time_scale: float,
     }
 
 
-def gateway_config(site: Site, mqtt_port: int, interval_s: float) -> dict[str, object]:
+def gateway_config(site: Site, mqtt_port: int, interval_s: float,
+                   tls: dict[str, str] | None = None) -> dict[str, object]:
     devices: list[dict[str, object]] = []
     for d in site.devices:
         entry: dict[str, object] = {"id": d.device_id, "name": d.name, "profile": d.profile}
@@ -223,7 +224,7 @@ def gateway_config(site: Site, mqtt_port: int, interval_s: float) -> dict[str, o
     document: dict[str, object] = {
         "gateway_id": site.gateway_id,
         "site": site.site,
-        "broker": {"host": "127.0.0.1", "port": mqtt_port},
+        "broker": {"host": "127.0.0.1", "port": mqtt_port, **({"tls": tls} if tls else {})},
         "devices": devices,
     }
     if site.listeners:
@@ -231,10 +232,15 @@ def gateway_config(site: Site, mqtt_port: int, interval_s: float) -> dict[str, o
     return document
 
 
-def cloud_config(sites: list[Site], ports: Ports, database: str,
-                 interval_s: float) -> dict[str, object]:
+def cloud_config(sites: list[Site], ports: Ports, database: str, interval_s: float,
+                 tls: dict[str, str] | None = None) -> dict[str, object]:
+    broker: dict[str, object] = {"host": "127.0.0.1", "port": ports.mqtt,
+                                 "client_id": "dciot-ingest-demo"}
+    if tls:
+        broker.update(tls_cafile=tls["cafile"], tls_certfile=tls["certfile"],
+                      tls_keyfile=tls["keyfile"])
     return {
-        "broker": {"host": "127.0.0.1", "port": ports.mqtt, "client_id": "dciot-ingest-demo"},
+        "broker": broker,
         "influx": {"url": f"http://127.0.0.1:{ports.influx}", "api": "v1", "database": database},
         "metrics": {"host": "127.0.0.1", "port": ports.cloud_metrics},
         "devices": [

@@ -26,9 +26,10 @@ class AlarmLog:
 class AlarmSubscriber:
     """Subscribes to every alarm, keeps the active ones and counts raised/cleared."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, tls: dict[str, str] | None = None) -> None:
         self.host = host
         self.port = port
+        self.tls = tls
         self.log = AlarmLog()
         self.lock = threading.Lock()
         self._client: mqtt.Client | None = None
@@ -40,6 +41,9 @@ class AlarmSubscriber:
         client.on_connect = lambda c, *_: c.subscribe(contract.ALARM_EVENTS_SUBSCRIPTION, qos=1)
         client.on_subscribe = lambda *_: self.subscribed.set()
         client.on_message = self._on_message
+        if self.tls:
+            client.tls_set(ca_certs=self.tls["cafile"], certfile=self.tls["certfile"],
+                           keyfile=self.tls["keyfile"])
         client.connect(self.host, self.port)
         client.loop_start()
         self._client = client

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from dciot.demo import district
+from dciot.demo import tls as demo_tls
 from dciot.demo.monitor import AlarmSubscriber, scrape, total
 from dciot.demo.services import DciotProcess, wait_for_port
 from dciot.runtime import InfluxServer, MosquittoServer, free_port
@@ -33,6 +34,8 @@ class DemoOptions:
     """How often the UITD and the LoRaWAN devices report (they push; nobody polls them)."""
     time_scale: float = 60.0
     fault_cycle_s: float = 40.0
+    tls: bool = False
+    """Everything over TLS with client certificates, on a locked-down broker (dciot/demo/tls)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class District:
     influx: InfluxServer | None = None
     processes: list[DciotProcess] = field(default_factory=list)
     alarms: AlarmSubscriber | None = None
+    tls: demo_tls.DemoTls | None = None
 
     @property
     def metrics_url(self) -> str:
@@ -88,13 +92,19 @@ class District:
             district.plan_water_site(ports.water_listener, tty_dir, opts.push_interval_s),
         ]
         sim = self._start_simulators()  # they need neither broker nor database: start first
-        self.mosquitto = MosquittoServer(opts.run_dir / "mosquitto", port=ports.mqtt)
+        self.tls = None
+        if opts.tls:  # the clients speak to the TLS listener: its port is the demo's MQTT port
+            self.tls, self.mosquitto = demo_tls.prepare(
+                opts.run_dir, [s.gateway_id for s in self.sites], port=ports.mqtt)
+        else:
+            self.mosquitto = MosquittoServer(opts.run_dir / "mosquitto", port=ports.mqtt)
         self.influx = InfluxServer(opts.run_dir / "influxdb", port=ports.influx)
         say(f"starting mosquitto on 127.0.0.1:{ports.mqtt} and influxd on "
             f"127.0.0.1:{ports.influx}")
         self.mosquitto.start()
         self.influx.start()
-        self.alarms = AlarmSubscriber("127.0.0.1", ports.mqtt)
+        self.alarms = AlarmSubscriber(
+            "127.0.0.1", ports.mqtt, self.tls.client_tls(demo_tls.VIEWER) if self.tls else None)
         self.alarms.start()
         self._start_services(sim, say)
 
@@ -115,7 +125,8 @@ class District:
         opts, ports = self.options, self.ports
         assert ports is not None
         cloud = self._write("cloud.yaml", district.cloud_config(
-            self.sites, ports, DATABASE, opts.interval_s))
+            self.sites, ports, DATABASE, opts.interval_s,
+            self.tls.client_tls(demo_tls.INGEST) if self.tls else None))
         logs = opts.run_dir / "logs"
         cloud_proc = DciotProcess("cloud", ["cloud", "run", str(cloud)], logs / "cloud.log")
         cloud_proc.start()
@@ -125,7 +136,9 @@ class District:
         wait_for_port("127.0.0.1", ports.cloud_metrics, 30, cloud_proc)
         for site in self.sites:
             path = self._write(f"{site.gateway_id}.yaml",
-                               district.gateway_config(site, ports.mqtt, opts.interval_s))
+                               district.gateway_config(
+                                   site, ports.mqtt, opts.interval_s,
+                                   self.tls.client_tls(site.gateway_id) if self.tls else None))
             proc = DciotProcess(site.gateway_id, ["edge", "run", str(path)],
                                 logs / f"{site.gateway_id}.log")
             proc.start()
