@@ -13,6 +13,7 @@ from rich.table import Table
 from cloud_broker.registry import provisioning
 from cloud_broker.registry.provisioning import CredentialsHook, broker_files_hook
 from cloud_broker.registry.store import Gateway, Registry
+from cloud_broker.security.broker_files import reload_broker
 from dciot.cli.registry_options import (
     JSON,
     PROFILES_DIR,
@@ -31,6 +32,9 @@ app = typer.Typer(help="Field gateways and their broker credentials (provisionin
 BROKER_DIR = typer.Option(None, "--broker-dir", file_okay=False,
                           help="regenerate the broker's password/ACL files here after the "
                                "change (cloud_broker.security.broker_files)")
+BROKER_PID_FILE = typer.Option(None, "--broker-pid-file", dir_okay=False,
+                               help="mosquitto's pid file: send it SIGHUP after regenerating "
+                                    "its files (with --broker-dir)")
 SERVICE_ACCOUNTS = typer.Option(None, "--service-accounts", dir_okay=False,
                                 help="service-accounts YAML written into the broker files "
                                      "with the gateways [default: BROKER_DIR/"
@@ -49,11 +53,24 @@ def _hook(broker_dir: Path | None, accounts: Path | None) -> CredentialsHook | N
     return broker_files_hook(broker_dir, accounts)
 
 
-def _regenerate(registry: Registry, hook: CredentialsHook | None) -> None:
-    """Run the hook after the change is committed (and any password shown)."""
-    if hook is not None:
-        hook(registry)
-        console.print("broker password/ACL files regenerated; reload mosquitto (SIGHUP)")
+def _regenerate(registry: Registry, hook: CredentialsHook | None,
+                pid_file: Path | None) -> None:
+    """Run the hook after the change is committed (and any password shown), then make the
+    broker re-read its files (SIGHUP: connected clients stay, revoked logins are dropped)."""
+    if hook is None:
+        return
+    hook(registry)
+    if pid_file is None:
+        console.print("broker password/ACL files regenerated; reload mosquitto (SIGHUP, e.g. "
+                      "systemctl reload mosquitto) or pass --broker-pid-file")
+        return
+    try:
+        reload_broker(int(pid_file.read_text().split()[0]))
+    except (OSError, ValueError, IndexError) as err:
+        err_console.print(f"[red]error:[/red] broker files regenerated but not reloaded "
+                          f"({pid_file}: {err})", highlight=False)
+        raise typer.Exit(1) from err
+    console.print("broker password/ACL files regenerated and mosquitto reloaded")
 
 
 def _show_password(gateway_id: str, password: str) -> None:
@@ -69,7 +86,8 @@ def add(gateway_id: str = typer.Argument(..., help="gateway id (= broker usernam
         town: str = typer.Option(..., "--town", help="town/street (乡镇/街道)"),
         lat: float = typer.Option(..., "--lat"), lon: float = typer.Option(..., "--lon"),
         registry: Path = REGISTRY, broker_dir: Path | None = BROKER_DIR,
-        service_accounts: Path | None = SERVICE_ACCOUNTS) -> None:
+        service_accounts: Path | None = SERVICE_ACCOUNTS,
+        broker_pid_file: Path | None = BROKER_PID_FILE) -> None:
     """Register a gateway and print its generated broker password once."""
     hook = _hook(broker_dir, service_accounts)
     with opened(registry) as reg:
@@ -77,7 +95,7 @@ def add(gateway_id: str = typer.Argument(..., help="gateway id (= broker usernam
             reg, Gateway(id=gateway_id, site=site, town=town, lat=lat, lon=lon))
         console.print(f"gateway [bold]{escape(gateway_id)}[/] added")
         _show_password(gateway_id, password)
-        _regenerate(reg, hook)
+        _regenerate(reg, hook, broker_pid_file)
 
 
 @app.command("list")
@@ -115,7 +133,8 @@ def show(gateway_id: str, registry: Path = REGISTRY, as_json: bool = JSON) -> No
 @app.command("rotate-credentials")
 def rotate_credentials(gateway_id: str, registry: Path = REGISTRY,
                        broker_dir: Path | None = BROKER_DIR,
-                       service_accounts: Path | None = SERVICE_ACCOUNTS) -> None:
+                       service_accounts: Path | None = SERVICE_ACCOUNTS,
+        broker_pid_file: Path | None = BROKER_PID_FILE) -> None:
     """Replace the gateway's broker password; print the new one once."""
     hook = _hook(broker_dir, service_accounts)
     with opened(registry) as reg:
@@ -123,19 +142,20 @@ def rotate_credentials(gateway_id: str, registry: Path = REGISTRY,
         console.print(f"credentials of [bold]{escape(gateway_id)}[/] rotated; the old password "
                       f"works until the broker files are regenerated and reloaded")
         _show_password(gateway_id, password)
-        _regenerate(reg, hook)
+        _regenerate(reg, hook, broker_pid_file)
 
 
 @app.command("revoke")
 def revoke(gateway_id: str, registry: Path = REGISTRY,
            broker_dir: Path | None = BROKER_DIR,
-           service_accounts: Path | None = SERVICE_ACCOUNTS) -> None:
+           service_accounts: Path | None = SERVICE_ACCOUNTS,
+        broker_pid_file: Path | None = BROKER_PID_FILE) -> None:
     """Revoke a gateway: status revoked, password hash cleared."""
     hook = _hook(broker_dir, service_accounts)
     with opened(registry) as reg:
         provisioning.revoke_gateway(reg, gateway_id)
         console.print(f"gateway [bold]{escape(gateway_id)}[/] revoked")
-        _regenerate(reg, hook)
+        _regenerate(reg, hook, broker_pid_file)
 
 
 @app.command("config")
