@@ -148,6 +148,15 @@ class InfluxServer(ManagedProcess):
                 raise InfluxError(f"query {q!r}: {statement['error']}")
         return result
 
+    def rows(self, q: str, db: str | None = None) -> list[dict[str, Any]]:
+        """The first statement's rows as dicts (column -> value), every series together."""
+        rows: list[dict[str, Any]] = []
+        for series in self.query(q, db=db)["results"][0].get("series", []):
+            tags = series.get("tags", {})
+            rows += [{**tags, **dict(zip(series["columns"], v, strict=True))}
+                     for v in series["values"]]
+        return rows
+
     def create_database(self, name: str) -> None:
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
         self.query(f'CREATE DATABASE "{escaped}"')

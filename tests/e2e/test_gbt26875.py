@@ -98,11 +98,7 @@ class Rig:
     recorder: Recorder
 
     def query(self, q: str) -> list[dict[str, object]]:
-        result = self.influx.query(q, db=self.db)
-        rows: list[dict[str, object]] = []
-        for series in result["results"][0].get("series", []):
-            rows += [dict(zip(series["columns"], v, strict=True)) for v in series["values"]]
-        return rows
+        return self.influx.rows(q, db=self.db)
 
     def edge(self, key: str) -> float:
         return scrape(self.edge_metrics_url).get(key, 0.0)

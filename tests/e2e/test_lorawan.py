@@ -57,11 +57,7 @@ class Site:
     edge_metrics: EdgeMetrics
 
     async def query(self, q: str) -> list[dict[str, object]]:
-        result = await asyncio.to_thread(self.influx.query, q, self.db)
-        rows: list[dict[str, object]] = []
-        for series in result["results"][0].get("series", []):
-            rows += [dict(zip(series["columns"], v, strict=True)) for v in series["values"]]
-        return rows
+        return await asyncio.to_thread(self.influx.rows, q, self.db)
 
     def rejected(self, reason: str) -> float:
         return self.edge_metrics.registry.get_sample_value(

@@ -83,11 +83,7 @@ class Pipeline:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
     def query(self, q: str) -> list[dict[str, object]]:
-        result = self.influx.query(q, db=self.db)
-        rows: list[dict[str, object]] = []
-        for series in result["results"][0].get("series", []):
-            rows += [dict(zip(series["columns"], v, strict=True)) for v in series["values"]]
-        return rows
+        return self.influx.rows(q, db=self.db)
 
     def count(self, measurement: str, device: str, since_ms: int = 0) -> int:
         rows = self.query(f"SELECT count(*) FROM {measurement} WHERE device='{device}' "
