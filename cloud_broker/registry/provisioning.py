@@ -22,7 +22,7 @@ from cloud_broker.security.broker_files import BrokerFilesError, regenerate_from
 from cloud_broker.security.passwords import generate_password, hash_password
 from cloud_broker.security.service_accounts import load_service_accounts
 from device_profiles.schema import ProfileSet
-from edge_agent.protocols import protocol_plugin
+from edge_agent.protocols import LISTENERS, listener_plugin, protocol_plugin
 
 CredentialsHook = Callable[[Registry], None]
 PASSWORD_ENV = "DCIOT_BROKER_PASSWORD"
@@ -145,3 +145,17 @@ def listeners_needed(config: dict[str, Any], profiles: ProfileSet) -> list[str]:
     (host, port, keys), which the registry does not hold."""
     kinds = {profiles.get(d["profile"]).protocol.kind for d in config["devices"]}
     return sorted(k for k in kinds if protocol_plugin(k).create_driver is None)
+
+
+def default_listeners(config: dict[str, Any], profiles: ProfileSet) -> list[dict[str, object]]:
+    """A listener entry for each pushed protocol among the config's devices, from the first
+    listener plugin serving it that has a default (the listening port is a site fact the
+    registry does not hold: the technician checks it)."""
+    entries: list[dict[str, object]] = []
+    for kind in listeners_needed(config, profiles):
+        for name in LISTENERS:
+            plugin = listener_plugin(name)
+            if kind in plugin.serves and plugin.default_entry is not None:
+                entries.append(dict(plugin.default_entry))
+                break
+    return entries

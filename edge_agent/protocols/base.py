@@ -17,7 +17,7 @@ A protocol plugs in with a `ProtocolPlugin` listed in edge_agent/protocols/__ini
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -93,6 +93,8 @@ class ListenerPlugin:
     serves: frozenset[str]
     config_model: type[BaseModel]
     create: Callable[[ListenerContext], Listener]
+    # what a generated gateway config starts from (None: needs site facts, e.g. a broker)
+    default_entry: Mapping[str, object] | None = None
 
 
 def validate_params(model: type[BaseModel] | None, params: dict[str, Any], where: str

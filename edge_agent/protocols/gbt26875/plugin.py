@@ -85,4 +85,5 @@ def _create(context: ListenerContext) -> Gbt26875Listener:
 
 PLUGIN = ProtocolPlugin(kind="gbt26875", params_model=Gbt26875Params)
 LISTENER = ListenerPlugin(kind="gbt26875", serves=frozenset({"gbt26875"}),
-                          config_model=Gbt26875ListenerConfig, create=_create)
+                          config_model=Gbt26875ListenerConfig, create=_create,
+                          default_entry={"kind": "gbt26875", "host": "0.0.0.0", "port": 9527})

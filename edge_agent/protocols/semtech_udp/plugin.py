@@ -41,4 +41,5 @@ def _create(ctx: ListenerContext) -> SemtechUdpListener:
 
 LORAWAN = ProtocolPlugin(kind="lorawan", params_model=LorawanParams)
 LISTENER = ListenerPlugin(kind="semtech_udp", serves=frozenset({"lorawan"}),
-                          config_model=SemtechUdpConfig, create=_create)
+                          config_model=SemtechUdpConfig, create=_create,
+                          default_entry={"kind": "semtech_udp", "host": "0.0.0.0", "port": 1700})

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import yaml
 
 from cloud_broker.registry import provisioning
 from cloud_broker.registry.errors import InvalidEntry, RegistryError
 from cloud_broker.registry.store import Device, Gateway, Registry
 from cloud_broker.security.passwords import verify_password
 from device_profiles.schema import ProfileSet
+from edge_agent.config import load_gateway_config
+from edge_agent.wiring import wire
 
 Factory = Callable[..., Device]
 
@@ -47,7 +51,8 @@ def test_update_and_move_are_validated(registry: Registry, profiles: ProfileSet,
 
 
 def test_gateway_config_and_listeners_needed(registry: Registry, profiles: ProfileSet,
-                                             pole: Factory, meter: Factory) -> None:
+                                             pole: Factory, meter: Factory,
+                                             tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="no active devices"):
         provisioning.gateway_config(registry, "gw-a")
     with pytest.raises(RegistryError, match="is revoked"):
@@ -62,3 +67,11 @@ def test_gateway_config_and_listeners_needed(registry: Registry, profiles: Profi
     assert provisioning.listeners_needed(config, profiles) == []
     config_b = provisioning.gateway_config(registry, "gw-b")
     assert provisioning.listeners_needed(config_b, profiles) == ["lorawan"]
+    assert provisioning.default_listeners(config_b, profiles) == [
+        {"kind": "semtech_udp", "host": "0.0.0.0", "port": 1700}]
+    # with the default listener the generated config passes the agent's own wiring checks
+    config_b["listeners"] = provisioning.default_listeners(config_b, profiles)
+    path = tmp_path / "gw-b.yaml"
+    path.write_text(yaml.safe_dump(config_b, allow_unicode=True), encoding="utf-8")
+    gateway, loaded_profiles = load_gateway_config(path)
+    assert len(wire(gateway, loaded_profiles).listeners) == 1
