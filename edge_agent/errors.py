@@ -3,6 +3,7 @@
     EdgeError
     ├── ConfigError          the gateway config is invalid (startup stops)
     ├── FrameError           bytes/registers that cannot be decoded (codec)
+    │   └── RejectedFrame    ... with a metric `reason` and the byte `offset` it was found at
     └── TransportError       the device could not be reached
         ├── DeviceTimeout    no answer in time
         └── DeviceException  the device answered with a Modbus exception code
@@ -21,6 +22,16 @@ class ConfigError(EdgeError):
 
 class FrameError(EdgeError):
     """Data that cannot be decoded or encoded."""
+
+
+class RejectedFrame(FrameError):
+    """Input a codec rejects: `reason` is a short snake_case metric label, `offset` the byte
+    where the problem was found. Protocols subclass it to name their own errors."""
+
+    def __init__(self, reason: str, offset: int, detail: str) -> None:
+        super().__init__(f"{reason} at byte {offset}: {detail}")
+        self.reason = reason
+        self.offset = offset
 
 
 class TransportError(EdgeError):

@@ -26,19 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from edge_agent.errors import FrameError
+from edge_agent.errors import RejectedFrame
 
 DEV_EUI = re.compile(r"^[0-9a-fA-F]{16}$")
 
 
-class EventError(FrameError):
+class EventError(RejectedFrame):
     """An event that cannot be used; `reason` is a metric label, `offset` the byte in the
     message where the problem was found (0 when it is a field of a valid JSON document)."""
-
-    def __init__(self, reason: str, offset: int, detail: str) -> None:
-        super().__init__(f"{reason} at byte {offset}: {detail}")
-        self.reason = reason
-        self.offset = offset
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_agent.errors import FrameError
+from edge_agent.errors import RejectedFrame
 
 READ_COILS, READ_DISCRETE, READ_HOLDING, READ_INPUT = 1, 2, 3, 4
 WRITE_COIL, WRITE_REGISTER, WRITE_COILS, WRITE_REGISTERS = 5, 6, 15, 16
@@ -68,14 +68,12 @@ def _crc_table() -> tuple[int, ...]:
 _CRC_TABLE = _crc_table()
 
 
-class RtuFrameError(FrameError):
+class RtuFrameError(RejectedFrame):
     """Bytes that are not a valid RTU frame; `reason` is a metric label, `offset` where the
     frame started, `consumed` how many bytes to drop before trying again."""
 
     def __init__(self, reason: str, offset: int, detail: str, consumed: int = 0) -> None:
-        super().__init__(f"{reason} at offset {offset}: {detail}")
-        self.reason = reason
-        self.offset = offset
+        super().__init__(reason, offset, detail)
         self.consumed = consumed
 
 

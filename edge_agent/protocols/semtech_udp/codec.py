@@ -35,7 +35,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from edge_agent.errors import FrameError
+from edge_agent.errors import RejectedFrame
 
 VERSIONS = frozenset({1, 2})
 HEADER_BYTES = 4
@@ -51,13 +51,8 @@ class Identifier(IntEnum):
     tx_ack = 0x05
 
 
-class DatagramError(FrameError):
+class DatagramError(RejectedFrame):
     """A datagram or rxpk entry that cannot be decoded; `reason` is a metric label."""
-
-    def __init__(self, reason: str, offset: int, detail: str) -> None:
-        super().__init__(f"{reason} at byte {offset}: {detail}")
-        self.reason = reason
-        self.offset = offset
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from enum import IntEnum
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
-from edge_agent.errors import FrameError
+from edge_agent.errors import RejectedFrame
 
 MIC_BYTES = 4
 FHDR_MIN = 7  # DevAddr 4 + FCtrl 1 + FCnt 2
@@ -58,13 +58,8 @@ UPLINK_DATA = frozenset({MType.unconfirmed_up, MType.confirmed_up})
 DOWNLINK_DATA = frozenset({MType.unconfirmed_down, MType.confirmed_down})
 
 
-class LorawanError(FrameError):
+class LorawanError(RejectedFrame):
     """A PHYPayload that cannot be accepted; `reason` is a metric label."""
-
-    def __init__(self, reason: str, offset: int, detail: str) -> None:
-        super().__init__(f"{reason} at byte {offset}: {detail}")
-        self.reason = reason
-        self.offset = offset
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Mapping
 
 from device_profiles.schema import ByteOrder, DataType, Point, Profile
-from edge_agent.errors import FrameError
+from edge_agent.errors import RejectedFrame
 from edge_agent.protocols.modbus.codec import shortest_float32
 
 Raw = bool | int | float
@@ -28,13 +28,8 @@ _FORMAT: dict[DataType, str] = {
 }
 
 
-class PayloadError(FrameError):
+class PayloadError(RejectedFrame):
     """A payload that does not fit the profile's layout; `reason` is a metric label."""
-
-    def __init__(self, reason: str, offset: int, detail: str) -> None:
-        super().__init__(f"{reason} at byte {offset}: {detail}")
-        self.reason = reason
-        self.offset = offset
 
 
 def _format(point: Point) -> str:
