@@ -57,7 +57,7 @@ class Forwarder:
     def submit(self, device: str, profile: str, reading: Reading) -> None:
         """Commit one reading, then publish it if the uplink can take it now."""
         (row_id,) = self.store.append([(device, profile, reading)])
-        self.metrics.buffered.set(self.store.stats().readings)
+        self.metrics.buffered.set(self.store.readings)
         if self.uplink.connected.is_set() and len(self._in_flight) < self.settings.max_in_flight:
             self._publish([StoredReading(row_id, device, profile, reading)], replay=False)
 
@@ -82,7 +82,7 @@ class Forwarder:
                 self._in_flight_ids.difference_update(ids)
         if done:
             self.store.delete(done)
-            self.metrics.buffered.set(self.store.stats().readings)
+            self.metrics.buffered.set(self.store.readings)
 
     def _replay(self, dt: float) -> None:
         if not self.uplink.connected.is_set():

@@ -172,6 +172,11 @@ class ReadingStore:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name='readings'").fetchone()
         return int(row[0]) if row else 0
 
+    @property
+    def readings(self) -> int:
+        """Readings held now (kept in memory: no query, cheap on the per-reading path)."""
+        return self._count
+
     def stats(self) -> StoreStats:
         oldest = self.db.execute("SELECT min(ts) FROM readings").fetchone()[0]
         return StoreStats(self._count, self._bytes, oldest)
