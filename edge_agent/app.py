@@ -45,6 +45,15 @@ def _report_crash(task: asyncio.Task[None]) -> None:
                   task.exception())
 
 
+async def publish_stats(uplink: MqttUplink, interval_s: float) -> None:
+    """Every `interval_s`, the totals since start while connected (a reconnect sends them
+    at once, see MqttUplink._on_connect)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        if uplink.connected.is_set():
+            uplink.publish_gateway_stats()
+
+
 async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Event,
                    metrics: EdgeMetrics | None = None) -> None:
     """Poll and listen to every configured device and forward readings until `stop` is set."""
@@ -81,6 +90,8 @@ async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Ev
         task.add_done_callback(_report_crash)
         tasks.append(task)
     forwarding = asyncio.create_task(forwarder.run(), name="forwarder")
+    tasks.append(asyncio.create_task(publish_stats(uplink, config.stats_interval_s),
+                                     name="stats"))
     log.info("gateway %s: %d devices polled, %d listeners", config.gateway_id, len(pollers),
              len(listeners))
     try:

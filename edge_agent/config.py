@@ -112,6 +112,9 @@ class GatewayConfig(_Frozen):
     profiles_dir: Path = PROFILES_ROOT
     unreachable_after_failures: int = Field(3, ge=1, description="failed polls before a device "
                                             "is reported unreachable")
+    stats_interval_s: float = Field(60.0, gt=0, description="how often the totals of poll "
+                                    "results and rejected frames are published "
+                                    "(dc.gateway-stats/1); also once on every (re)connect")
     devices: tuple[DeviceConfig, ...] = Field(min_length=1)
     listeners: tuple[ListenerConfig, ...] = ()
 

@@ -6,6 +6,7 @@ Topics (all under ``dc/v1``; documented in docs/architecture.md):
     dc/v1/gw/{gateway}/status                   QoS 1   retained birth / last will
     dc/v1/gw/{gateway}/devices/{device}/status  QoS 1   retained device reachability
     dc/v1/gw/{gateway}/buffer                   QoS 1   retained store-and-forward state
+    dc/v1/gw/{gateway}/stats                    QoS 1   poll results and rejected frames (totals)
     dc/v1/alarms/events/{severity}/{domain}/{device}/{rule}   QoS 1   every alarm transition
     dc/v1/alarms/active/{severity}/{domain}/{device}/{rule}   QoS 1   retained: active alarms now
     dc/v1/cmd/alarms/ack  (+ /result/{alarm_id})               QoS 1   operator acknowledgements
@@ -27,12 +28,14 @@ READING_SCHEMA = "dc.reading/1"
 GATEWAY_STATUS_SCHEMA = "dc.gateway-status/1"
 DEVICE_STATUS_SCHEMA = "dc.device-status/1"
 BUFFER_STATUS_SCHEMA = "dc.buffer-status/1"
+GATEWAY_STATS_SCHEMA = "dc.gateway-stats/1"
 ALARM_SCHEMA = "dc.alarm/1"
 
 READINGS_SUBSCRIPTION = f"{ROOT}/gw/+/readings/+"
 GATEWAY_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/status"
 DEVICE_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/devices/+/status"
 BUFFER_STATUS_SUBSCRIPTION = f"{ROOT}/gw/+/buffer"
+GATEWAY_STATS_SUBSCRIPTION = f"{ROOT}/gw/+/stats"
 ALARM_EVENTS_SUBSCRIPTION = f"{ROOT}/alarms/events/#"
 ALARMS_ACTIVE_SUBSCRIPTION = f"{ROOT}/alarms/active/#"
 ALARM_ACK_TOPIC = f"{ROOT}/cmd/alarms/ack"
@@ -54,6 +57,10 @@ def device_status_topic(gateway: str, device: str) -> str:
 
 def buffer_status_topic(gateway: str) -> str:
     return f"{ROOT}/gw/{gateway}/buffer"
+
+
+def gateway_stats_topic(gateway: str) -> str:
+    return f"{ROOT}/gw/{gateway}/stats"
 
 
 def alarm_event_topic(severity: str, domain: str, device: str, rule: str) -> str:
@@ -87,6 +94,8 @@ def parse_gateway_topic(topic: str) -> TopicRef | None:
         return TopicRef("status", gateway)
     if rest == ["buffer"]:
         return TopicRef("buffer", gateway)
+    if rest == ["stats"]:
+        return TopicRef("stats", gateway)
     if len(rest) == 2 and rest[0] == "readings" and ID_RE.match(rest[1]):
         return TopicRef("readings", gateway, rest[1])
     if len(rest) == 3 and rest[0] == "devices" and rest[2] == "status" and ID_RE.match(rest[1]):
@@ -132,4 +141,13 @@ def encode_buffer_status(gateway: str, ts: int, readings: int, size_bytes: int,
     body = {"schema": BUFFER_STATUS_SCHEMA, "gateway": gateway, "ts": ts, "readings": readings,
             "bytes": size_bytes, "oldest_ts": oldest_ts, "dropped": dropped,
             "dropped_total": sum(dropped.values())}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def encode_gateway_stats(gateway: str, ts: int, polls: dict[str, int],
+                         rejected: dict[str, int]) -> bytes:
+    """Counters since the agent started: polls by result ("ok", "timeout", ...) and frames
+    rejected by reason ("bad_crc", "replay", ...). Totals, so a lost message loses nothing."""
+    body = {"schema": GATEWAY_STATS_SCHEMA, "gateway": gateway, "ts": ts, "polls": polls,
+            "rejected": rejected}
     return json.dumps(body, separators=(",", ":")).encode()

@@ -2,6 +2,8 @@
 
 Presence: a retained birth message on connect and a retained last will, so the cloud sees the
 gateway go offline when the connection drops; a clean stop publishes "offline" itself.
+Counters: `dc.gateway-stats/1` (totals since start) on every connect, every `stats_interval_s`
+(app.py) and at a clean stop; never through the disk buffer, as the next one supersedes it.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class MqttUplink:
             gw, "online", _now_ms(), site=self.config.site, devices=len(self.config.devices),
             agent_version=AGENT_VERSION)
         client.publish(contract.gateway_status_topic(gw), birth, qos=1, retain=True)
+        client.publish(contract.gateway_stats_topic(gw), self._stats_payload(), qos=1)
         self.connected.set()
         self.metrics.uplink_connected.set(1)
         log.info("connected to broker %s:%s", self.config.broker.host, self.config.broker.port)
@@ -122,13 +125,25 @@ class MqttUplink:
         payload = contract.encode_device_status(gw, device, state, _now_ms(), reason, failures)
         self._publish(contract.device_status_topic(gw, device), payload, retain=True)
 
+    def _stats_payload(self) -> bytes:
+        return contract.encode_gateway_stats(self.config.gateway_id, _now_ms(),
+                                             self.metrics.poll_totals.snapshot(),
+                                             self.metrics.rejected_totals.snapshot())
+
+    def publish_gateway_stats(self) -> None:
+        """The totals since start (not retained, not buffered: the next one supersedes it)."""
+        self._publish(contract.gateway_stats_topic(self.config.gateway_id),
+                      self._stats_payload())
+
     def stop(self, timeout_s: float = 3.0) -> None:
-        """Say "offline" (a clean disconnect sends no will), flush, disconnect."""
+        """Send the final totals, say "offline" (a clean disconnect sends no will), flush,
+        disconnect."""
         client = self._client
         if client is None:
             return
         if self.connected.is_set():
             gw = self.config.gateway_id
+            client.publish(contract.gateway_stats_topic(gw), self._stats_payload(), qos=1)
             info = client.publish(
                 contract.gateway_status_topic(gw),
                 contract.encode_gateway_status(gw, "offline", _now_ms(), reason="stopped"),
