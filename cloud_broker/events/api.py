@@ -192,6 +192,7 @@ class DepartmentStatsOut(BaseModel):
     dispatch_rate: float | None
     handling_rate: float | None
     closure_rate: float | None
+    ontime_rate: float | None = Field(description="按期处置率: handled by the deadline / handled")
     average_handling_minutes: float | None
 
 

@@ -2,7 +2,8 @@
 checker. Start-up loads the catalogue, checks it against the device profiles (an entry naming a
 rule no profile declares stops start-up; profile rules with no entry are logged as not
 mapped), opens the SQLite store, then serves the API (uvicorn) and checks for overdue events
-every `overdue_check_s`, escalating them on MQTT when a broker is configured.
+every `overdue_check_s`, escalating them on MQTT when a broker is configured. With `influx:`
+it writes its figures to InfluxDB every `stats_interval_s` (influx_stats.py).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import yaml
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cloud_broker.config import ConfigError, secret_from_env
+from cloud_broker.config import ConfigError, InfluxConfig, secret_from_env
 from cloud_broker.events.api import create_app
 from cloud_broker.events.catalogue import CATALOGUE_PATH, check_catalogue, load_catalogue
+from cloud_broker.events.influx_stats import InfluxStats
 from cloud_broker.events.overdue import MqttPublisher, OverdueChecker
 from cloud_broker.events.store import EventStore
+from cloud_broker.ingest.writer import InfluxWriter
 from device_profiles.schema import PROFILES_ROOT, load_profiles
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,10 @@ class EventCentreConfig(_Frozen):
     overdue_check_s: float = Field(30.0, gt=0, description="how often overdue events are "
                                    "looked for")
     access_log: bool = Field(False, description="log every HTTP request")
+    influx: InfluxConfig | None = Field(None, description="where the figures are written "
+                                        "(measurement event_centre); null: not written")
+    stats_interval_s: float = Field(60.0, gt=0, description="how often the figures are "
+                                    "written to InfluxDB")
 
 
 def load_event_centre_config(path: Path) -> EventCentreConfig:
@@ -88,6 +95,7 @@ class EventCentre:
         self.store: EventStore | None = None
         self.checker: OverdueChecker | None = None
         self._publisher: MqttPublisher | None = None
+        self.influx_stats: InfluxStats | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -97,8 +105,15 @@ class EventCentre:
         return f"http://{self.config.host}:{self.config.port}"
 
     def start(self, timeout_s: float = 10.0) -> None:
-        """Check the catalogue, open the store, start escalations and the HTTP server."""
+        """Check the catalogue, open the store, start escalations, the InfluxDB figures and
+        the HTTP server."""
         config = self.config
+        writer = None
+        if config.influx is not None:  # secrets first: a missing one stops start-up here
+            influx = config.influx
+            writer = InfluxWriter(
+                influx, password=secret_from_env(influx.password_env, "influx.password_env"),
+                token=secret_from_env(influx.token_env, "influx.token_env"))
         catalogue = load_catalogue(config.catalogue_path)
         profiles = load_profiles(config.profiles_dir).profiles.values()
         unmapped = check_catalogue(catalogue, profiles).unmapped
@@ -117,6 +132,12 @@ class EventCentre:
         self.checker = OverdueChecker(self.store, catalogue, self._publisher,
                                       config.overdue_check_s)
         self.checker.start()
+        if writer is not None:
+            assert config.influx is not None
+            self.influx_stats = InfluxStats(self.store, catalogue, writer,
+                                            config.stats_interval_s,
+                                            config.influx.create_database)
+            self.influx_stats.start()
         self._serve(create_app(self.store, catalogue), timeout_s)
         log.info("event centre on %s (%d catalogue entries, %d rules not mapped)", self.url,
                  len(catalogue.entries), len(unmapped))
@@ -143,7 +164,7 @@ class EventCentre:
             self._thread.join(0.02)
 
     def stop(self) -> None:
-        """Stop serving, then the checker, then MQTT, then close the store."""
+        """Stop serving, then the checker and the figures, then MQTT, then close the store."""
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
@@ -154,6 +175,9 @@ class EventCentre:
         if self.checker is not None:
             self.checker.stop()
             self.checker = None
+        if self.influx_stats is not None:
+            self.influx_stats.stop()
+            self.influx_stats = None
         if self._publisher is not None:
             self._publisher.stop()
             self._publisher = None
