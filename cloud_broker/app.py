@@ -8,6 +8,7 @@ import threading
 from cloud_broker.config import CloudConfig, ConfigError, secret_from_env
 from cloud_broker.events.outbox import Outbox
 from cloud_broker.ingest.consumer import IngestService
+from cloud_broker.ingest.retention import HttpInfluxQL, RetentionError, apply_retention
 from cloud_broker.ingest.writer import InfluxWriter, WriteError
 from cloud_broker.metrics import CloudMetrics
 from cloud_broker.presence import Presence
@@ -53,6 +54,30 @@ def build_ingest(config: CloudConfig, metrics: CloudMetrics) -> IngestService:
     return IngestService(config, catalogue, writer, engine, presence, metrics, outbox)
 
 
+def _apply_retention(config: CloudConfig, stop: threading.Event) -> None:
+    """Retention policies and continuous queries (retention.py); InfluxDB 1.x API only."""
+    influx = config.influx
+    if not influx.retention.enabled:
+        return
+    if influx.api != "v1":
+        log.info("influx.retention is applied through the v1 API only; on api %s create the "
+                 "buckets and downsampling tasks yourself (docs/architecture.md, Retention and "
+                 "downsampling) — skipped", influx.api)
+        return
+    client = HttpInfluxQL(influx, secret_from_env(influx.password_env, "influx.password_env"))
+    while not stop.is_set():
+        try:
+            for action in apply_retention(client, influx.database, influx.retention):
+                log.info("%s", action)
+            return
+        except RetentionError as err:
+            if not err.retryable:
+                raise ConfigError(f"influx.retention: InfluxDB refused it: {err} (fix the "
+                                  "durations, or set influx.retention.enabled: false)") from err
+            log.warning("InfluxDB not ready for retention policies (%s); retrying", err)
+            stop.wait(1.0)
+
+
 def run_cloud(config: CloudConfig, stop: threading.Event,
               metrics: CloudMetrics | None = None) -> None:
     """Run ingest and rules until `stop` is set."""
@@ -66,6 +91,7 @@ def run_cloud(config: CloudConfig, stop: threading.Event,
             except WriteError as err:
                 log.warning("InfluxDB not ready (%s); retrying", err)
                 stop.wait(1.0)
+    _apply_retention(config, stop)
     if config.metrics.port is not None:
         port = metrics.serve(config.metrics.host, config.metrics.port)
         log.info("metrics on http://%s:%d/metrics", config.metrics.host, port)

@@ -6,6 +6,7 @@ See cloud_broker/sample.yaml for every option with its default.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +58,28 @@ class BrokerConfig(_Frozen):
         return secret_from_env(self.password_env, "broker.password_env")
 
 
+INFLUX_DURATION_RE = re.compile(r"^(INF|([0-9]+(u|µ|ms|s|m|h|d|w))+)$", re.IGNORECASE)
+"""An InfluxQL duration literal (`30d`, `1h30m`) or INF (keep forever)."""
+
+
+class RetentionConfig(_Frozen):
+    """Raw data's retention and the 1-minute / 1-hour aggregates (continuous queries); applied
+    idempotently at start-up, InfluxDB 1.x (api v1) only. See cloud_broker/ingest/retention.py."""
+
+    enabled: bool = True
+    raw: str = Field("30d", description="raw points: the default policy autogen's duration")
+    minute: str = Field("365d", description="rp_1m: 1-minute aggregates")
+    hour: str = Field("INF", description="rp_1h: 1-hour aggregates")
+
+    @model_validator(mode="after")
+    def _durations(self) -> RetentionConfig:
+        for name in ("raw", "minute", "hour"):
+            if not INFLUX_DURATION_RE.match(getattr(self, name)):
+                raise ValueError(f"retention.{name}: {getattr(self, name)!r} is not an InfluxQL "
+                                 "duration (e.g. 30d, 12h, 2w) or INF")
+        return self
+
+
 class InfluxConfig(_Frozen):
     url: str = "http://127.0.0.1:8086"
     api: Literal["v1", "v2"] = "v1"
@@ -68,6 +91,7 @@ class InfluxConfig(_Frozen):
     token_env: str | None = Field(None, description="v2: env var holding the API token")
     timeout_s: float = Field(10.0, gt=0)
     create_database: bool = Field(True, description="v1: CREATE DATABASE at start-up")
+    retention: RetentionConfig = RetentionConfig()
 
     @model_validator(mode="after")
     def _v2_needs_bucket(self) -> InfluxConfig:
@@ -124,6 +148,10 @@ class DeviceEntry(_Frozen):
     profile: str
     name: str | None = None
     site: str | None = None
+    town: str | None = Field(None, description="街道 the site belongs to (dashboards filter "
+                             "domain -> town -> site -> device)")
+    lat: float | None = Field(None, ge=-90, le=90, description="WGS84 latitude, degrees")
+    lon: float | None = Field(None, ge=-180, le=180, description="WGS84 longitude, degrees")
     interval_s: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
@@ -143,6 +171,9 @@ class CloudConfig(_Frozen):
     max_payload_bytes: int = Field(262_144, ge=1024)
     offline_after_intervals: float = Field(3.0, gt=1, description="a device is offline when "
                                            "silent this many poll intervals")
+    health_interval_s: float = Field(60.0, gt=0, description="how often device_health, "
+                                     "gateway_health, alarm_summary and ingest_stats are "
+                                     "written")
     rules: RulesConfig = RulesConfig()
     rule_overrides: tuple[RuleOverride, ...] = ()
     devices: tuple[DeviceEntry, ...] = ()

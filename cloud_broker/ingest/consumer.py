@@ -5,7 +5,8 @@ its ack to the pending batch; the flusher thread writes the batch and only then 
 every message in it, in arrival order. A QoS 1 reading is therefore acknowledged to the broker
 only after InfluxDB holds it; if the ingest dies first the broker redelivers it (and the
 redelivery overwrites the same point). Rejected messages are acknowledged with their batch so
-acks stay in order.
+acks stay in order. Two ticker threads add lines of their own to the batch: the rules tick
+(silence, pending durations) and the health tick (health.py, every `health_interval_s`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from cloud_broker.config import CloudConfig
 from cloud_broker.events.outbox import Outbox
 from cloud_broker.ingest import points
 from cloud_broker.ingest.decode import Rejected, decode_readings
+from cloud_broker.ingest.edge_stats import decode_gateway_stats
+from cloud_broker.ingest.health import HealthReporter, TickStats
+from cloud_broker.ingest.state_changes import StateChanges
 from cloud_broker.ingest.writer import InfluxWriter, WriteError
 from cloud_broker.logthrottle import ThrottledLog
 from cloud_broker.metrics import CloudMetrics
@@ -65,9 +69,14 @@ class IngestService:
         self._cond = threading.Condition()
         self._batch = _Batch()
         self._stopping = threading.Event()
+        self._writing = 0  # acks of the batch the flusher is writing
         self._client: mqtt.Client | None = None
         self._flusher: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
+        self._health_ticker: threading.Thread | None = None
+        self.tick_stats = TickStats()
+        self.health = HealthReporter(catalogue, presence, self.tick_stats)
+        self._state_changes = StateChanges()
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -94,6 +103,9 @@ class IngestService:
         self._flusher.start()
         self._ticker = threading.Thread(target=self._tick_loop, name="rules-tick", daemon=True)
         self._ticker.start()
+        self._health_ticker = threading.Thread(target=self._health_loop, name="health-tick",
+                                               daemon=True)
+        self._health_ticker.start()
         if self.outbox is not None:
             self.outbox.start()
         client.connect_async(broker.host, broker.port, keepalive=30, clean_start=False,
@@ -107,8 +119,9 @@ class IngestService:
             self._cond.notify_all()
         if self._flusher is not None:
             self._flusher.join(timeout_s)
-        if self._ticker is not None:
-            self._ticker.join(timeout_s)
+        for ticker in (self._ticker, self._health_ticker):
+            if ticker is not None:
+                ticker.join(timeout_s)
         if self.outbox is not None:
             self.outbox.stop()
         if self._client is not None:
@@ -127,6 +140,7 @@ class IngestService:
                           (contract.GATEWAY_STATUS_SUBSCRIPTION, 1),
                           (contract.DEVICE_STATUS_SUBSCRIPTION, 1),
                           (contract.BUFFER_STATUS_SUBSCRIPTION, 1),
+                          (contract.GATEWAY_STATS_SUBSCRIPTION, 1),
                           (contract.ALARM_ACK_TOPIC, 1)])
         self.connected.set()
         log.info("ingest connected (session present: %s)", flags.session_present)
@@ -143,6 +157,9 @@ class IngestService:
         oldest: int | None = None
         ref = contract.parse_gateway_topic(msg.topic)
         self.metrics.received(kind=ref.kind if ref else "unknown").inc()
+        self.tick_stats.message()
+        if ref is not None:
+            self.presence.gateway_seen(ref.gateway)
         try:
             if msg.topic == contract.ALARM_ACK_TOPIC:
                 self._acknowledge(msg.payload)
@@ -150,26 +167,40 @@ class IngestService:
                 raise Rejected("bad_topic", f"topic {msg.topic[:120]!r} is outside the namespace")
             elif ref.kind == "readings":
                 lines, readings, oldest = self._readings(ref, msg.payload)
+            elif ref.kind == "stats":
+                lines = self._gateway_stats(ref, msg.payload)
             else:
                 lines = self._status(ref, msg.payload)
         except Rejected as err:
-            self.metrics.rejected(reason=err.reason).inc()
+            self._rejected(err.reason)
             self._throttled.warning(err.reason, f"rejected message on {msg.topic[:120]!r}: {err}")
         except Exception:  # a bug must not kill paho's thread: count it, keep the stream going
-            self.metrics.rejected(reason="internal_error").inc()
+            self._rejected("internal_error")
             log.exception("internal error on a message on %r", msg.topic[:120])
+        self._enqueue(lines, (msg.mid, msg.qos), readings, oldest)
+
+    def _enqueue(self, lines: list[str], ack: tuple[int, int] | None = None, readings: int = 0,
+                 oldest: int | None = None) -> None:
+        """Add to the pending batch (any thread); the flusher writes it within max_delay_ms."""
+        if not lines and ack is None:
+            return
         with self._cond:
             batch = self._batch
-            if not batch.acks:
+            if not batch.acks and not batch.lines:
                 batch.started = time.monotonic()
             batch.lines.extend(lines)
-            batch.acks.append((msg.mid, msg.qos))
+            if ack is not None:
+                batch.acks.append(ack)
             batch.readings += readings
             if oldest is not None and (batch.oldest_ts is None or oldest < batch.oldest_ts):
                 batch.oldest_ts = oldest
-            self.metrics.pending.set(len(batch.acks))
+            self.metrics.pending.set(self._writing + len(batch.acks))
             if len(batch.lines) >= self.config.batch.max_points:
                 self._cond.notify()
+
+    def _rejected(self, reason: str, count: int = 1) -> None:
+        self.metrics.rejected(reason=reason).inc(count)
+        self.tick_stats.rejected(count)
 
     def _readings(self, ref: contract.TopicRef,
                   payload: bytes) -> tuple[list[str], int, int | None]:
@@ -177,10 +208,11 @@ class IngestService:
         batch = decode_readings(ref, payload, self.catalogue, now_ms,
                                 self.config.max_payload_bytes)
         lines = points.reading_lines(batch)
+        lines += self._state_changes.lines(batch)
         if batch.quarantined:
             lines += points.quarantine_lines(batch, now_ms)
             for q in batch.quarantined:
-                self.metrics.rejected(reason=q.reason).inc()
+                self._rejected(q.reason)
             self._throttled.warning(
                 "quarantine", f"{batch.device.id}: {len(batch.quarantined)} readings with "
                 f"timestamps outside the window quarantined ({batch.quarantined[0].reason})")
@@ -188,7 +220,7 @@ class IngestService:
         self.metrics.readings_accepted.inc(len(batch.readings))
         for reading in sorted(batch.readings, key=lambda r: r.ts):
             for event in self.engine.evaluate(batch.device, reading.ts, reading.values):
-                lines.append(points.alarm_line(event))
+                lines.append(points.alarm_line(event, batch.device))
                 self._publish_alarm(event)
         oldest = min((r.ts for r in batch.readings), default=None)
         return lines, len(batch.readings), oldest
@@ -216,8 +248,7 @@ class IngestService:
             return
         self._publish_alarm(event)
         publish_ack_result(self._client, alarm_id, True)
-        with self._cond:
-            self._batch.lines.append(points.alarm_line(event))
+        self._enqueue([points.alarm_line(event, self.catalogue.get(event.device))])
 
     def _tick_loop(self) -> None:
         """Silence (no_data) and pending durations that expire without a reading."""
@@ -228,9 +259,25 @@ class IngestService:
             events = self.engine.tick(devices)
             for event in events:
                 self._publish_alarm(event)
-            if events:
+            self._enqueue([points.alarm_line(e, self.catalogue.get(e.device)) for e in events])
+
+    def _health_loop(self) -> None:
+        """device_health, gateway_health, alarm_summary, ingest_stats (health.py), written
+        through the batch like everything else (retried while InfluxDB is down)."""
+        while not self._stopping.wait(self.config.health_interval_s):
+            try:
                 with self._cond:
-                    self._batch.lines.extend(points.alarm_line(e) for e in events)
+                    pending = self._writing + len(self._batch.acks)
+                lines = self.health.lines(self.engine.active, pending)
+            except Exception:  # a bug must not stop the ticks: log it, try again next tick
+                log.exception("health tick failed")
+                continue
+            self._enqueue(lines)
+
+    def _gateway_stats(self, ref: contract.TopicRef, payload: bytes) -> list[str]:
+        stats = decode_gateway_stats(ref, payload, time.time_ns() // 1_000_000,
+                                     self.config.max_payload_bytes)
+        return points.edge_counter_lines(stats.gateway, stats.polls, stats.rejected, stats.ts)
 
     def _status(self, ref: contract.TopicRef, payload: bytes) -> list[str]:
         if not payload:  # a cleared retained message
@@ -269,6 +316,7 @@ class IngestService:
             fields[key] = value
         self.metrics.edge_reported_drops.labels(gateway=gateway).set(fields["dropped_total"])
         self.metrics.edge_backlog.labels(gateway=gateway).set(fields["readings"])
+        self.presence.gateway_buffer(gateway, fields["readings"], fields["dropped_total"])
         return points.buffer_status_line(gateway, fields, ts)
 
     # --- flusher thread ------------------------------------------------------------------------
@@ -277,12 +325,14 @@ class IngestService:
         with self._cond:
             while not self._stopping.is_set():
                 batch = self._batch
+                filled = bool(batch.acks or batch.lines)
                 due = batch.started + max_delay - time.monotonic()
-                if batch.acks and (due <= 0 or len(batch.lines) >= self.config.batch.max_points):
+                if filled and (due <= 0 or len(batch.lines) >= self.config.batch.max_points):
                     break
-                self._cond.wait(timeout=max_delay if not batch.acks else max(due, 0.001))
+                self._cond.wait(timeout=max_delay if not filled else max(due, 0.001))
             batch, self._batch = self._batch, _Batch()
-            return batch if batch.acks else None
+            self._writing = len(batch.acks)
+            return batch if batch.acks or batch.lines else None
 
     def _flush_loop(self) -> None:
         while True:
@@ -298,15 +348,18 @@ class IngestService:
             started = time.perf_counter()
             try:
                 self.writer.write(batch.lines)
-                self.metrics.write_seconds.observe(time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                self.metrics.write_seconds.observe(seconds)
                 self.metrics.points_written.inc(batch.readings)
+                lag_s = None
                 if batch.oldest_ts is not None:
                     lag_s = (time.time_ns() // 1_000_000 - batch.oldest_ts) / 1000
                     self.metrics.lag.set(max(0.0, lag_s))
+                self.tick_stats.wrote(batch.readings, seconds, lag_s)
                 break
             except WriteError as err:
                 if not err.retryable:
-                    self.metrics.rejected(reason="influx_refused").inc(len(batch.acks))
+                    self._rejected("influx_refused", len(batch.acks))
                     self._throttled.warning("influx_refused", f"InfluxDB refused a batch: {err}")
                     break
                 self.metrics.write_retries.inc()
@@ -318,6 +371,7 @@ class IngestService:
         for mid, qos in batch.acks:
             self._client.ack(mid, qos)
         with self._cond:
+            self._writing = 0
             self.metrics.pending.set(len(self._batch.acks))
 
 

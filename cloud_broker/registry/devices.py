@@ -38,6 +38,9 @@ class KnownDevice:
     interval_s: float
     point_kinds: dict[str, str] = field(default_factory=dict, compare=False)
     rules: tuple[AlarmRule, ...] = ()
+    town: str | None = None
+    lat: float | None = None
+    lon: float | None = None
 
     @property
     def domain(self) -> str:
@@ -66,7 +69,8 @@ class DeviceCatalogue:
             rules = effective_rules(profile, entry.id, entry.site, overrides)
             devices[entry.id] = KnownDevice(
                 entry.id, entry.gateway, profile, entry.name or entry.id, entry.site,
-                entry.interval_s or profile.poll_interval_s, kinds, rules)
+                entry.interval_s or profile.poll_interval_s, kinds, rules, entry.town,
+                entry.lat, entry.lon)
         catalogue = cls(devices)
         check_overrides(catalogue, overrides)
         return catalogue
@@ -75,13 +79,17 @@ class DeviceCatalogue:
     def from_registry(cls, registry: Registry, profiles: ProfileSet,
                       overrides: tuple[RuleOverride, ...] = (),
                       entries: tuple[DeviceEntry, ...] = ()) -> DeviceCatalogue:
-        """The registry's active devices (site = their gateway's site) plus `entries` from the
-        config; an id in both is a ConfigError."""
-        sites = {g.id: g.site for g in registry.list_gateways()}
+        """The registry's active devices (site and town = their gateway's, lat/lon their own)
+        plus `entries` from the config; an id in both is a ConfigError."""
+        gateways = {g.id: g for g in registry.list_gateways()}
+        registered: list[DeviceEntry] = []
         try:
-            registered = [DeviceEntry(id=d.id, gateway=d.gateway, profile=d.profile,
-                                      name=d.name, site=sites.get(d.gateway))
-                          for d in registry.list_devices(status="active")]
+            for d in registry.list_devices(status="active"):
+                gateway = gateways.get(d.gateway)
+                registered.append(DeviceEntry(
+                    id=d.id, gateway=d.gateway, profile=d.profile, name=d.name,
+                    site=(gateway.site or None) if gateway else None,
+                    town=(gateway.town or None) if gateway else None, lat=d.lat, lon=d.lon))
         except ValidationError as err:
             raise ConfigError(f"registry {registry.path}: {err}") from err
         return cls.from_entries((*entries, *registered), profiles, overrides)

@@ -21,7 +21,13 @@ from cloud_broker.config import CloudConfig
 from cloud_broker.metrics import CloudMetrics
 from dciot.runtime import InfluxServer, MosquittoServer
 from device_profiles.schema import load_profiles
-from edge_agent.uplink.contract import Reading, encode_readings, readings_topic
+from edge_agent.uplink.contract import (
+    Reading,
+    encode_gateway_status,
+    encode_readings,
+    gateway_status_topic,
+    readings_topic,
+)
 
 GW = "gw-fuzz"
 POINTS = {p.name for p in load_profiles().get("dc-smartpole-v1").points}
@@ -66,9 +72,13 @@ def rig(influxd: InfluxServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
-    deadline = time.monotonic() + 20
-    while not any(s.name == "dciot_gateways_online" for f in metrics.registry.collect()
-                  for s in f.samples) and time.monotonic() < deadline:
+    # A retained birth: once the ingest counts it online, it is subscribed (and, the session
+    # being persistent, gets everything published from then on).
+    client.publish(gateway_status_topic(GW), encode_gateway_status(GW, "online", next(_ts)),
+                   qos=1, retain=True).wait_for_publish(10)
+    deadline = time.monotonic() + 30
+    while not metrics.registry.get_sample_value("dciot_gateways_online"):
+        assert time.monotonic() < deadline, "the ingest did not subscribe"
         time.sleep(0.05)
     try:
         yield Rig(client, metrics, influxd, db)
