@@ -7,6 +7,7 @@ import typer
 from dciot.cli import (
     alarms,
     cloud,
+    dashboards,
     demo,
     device,
     edge,
@@ -29,6 +30,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(pki.app, name="pki")
 app.add_typer(gateway.app, name="gateway")
 app.add_typer(device.app, name="device")
+app.add_typer(dashboards.app, name="dashboards")
 app.command("demo")(demo.demo)
 app.command("status")(status.status)
 

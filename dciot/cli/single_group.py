@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-GROUPS = frozenset({"edge", "cloud", "sim"})
+GROUPS = frozenset({"edge", "cloud", "sim", "dashboards"})
 
 
 def main() -> None:

@@ -3,13 +3,16 @@
 Pure: builds the config documents (the same YAML a real deployment writes by hand or from the
 registry), so the demo exercises exactly the code paths production does.
 
-    poles 1-10   -> Modbus gateway (sim) :P1, units 1..10 -> edge gw-dongchang-rd   (东昌路)
-    poles 11-20  -> Modbus gateway (sim) :P2, units 1..10 -> edge gw-liuyuan-rd     (柳园路)
+    poles 1-10   -> Modbus gateway (sim) :P1, units 1..10 -> edge gw-dongchang-rd (东昌路 古楼街道)
+    poles 11-20  -> Modbus gateway (sim) :P2, units 1..10 -> edge gw-liuyuan-rd   (柳园路 柳园街道)
     pump station -> station PLC (sim)    :Pn, unit 1      -> edge gw-pump-NN        (N号扬水站)
     fire site    -> UITD (sim) --TCP--> gbt26875 listener :Pf  -> edge gw-fire-01  (东昌湖综合楼)
                     RS-485 pty (sim, Modbus RTU) <- polled by the same edge
     water site   -> RS-485 pty (sim, CJ/T 188) <- polled by edge gw-water-01   (柳园小区)
                     2 LoRa gateways (sim) --UDP--> semtech_udp listener :Pw of the same edge
+
+Every site is in a town (街道) and every device has a place (WGS84) in Dongchangfu, Liaocheng
+(around 36.45 N, 115.98 E): poles spaced along their street, sites at distinct places.
 
 The pseudo-terminals are reached through symlinks under `tty_dir` that the simulators make;
 the edge configs name them as `serial_port`. LoRaWAN session keys are fixed demo keys derived
@@ -29,6 +32,17 @@ LORA_WATER_PROFILE = "dc-lorawan-watermeter-v1"
 POLES_PER_GATEWAY = 10
 STREETS = [("dongchang-rd", "东昌路"), ("liuyuan-rd", "柳园路"), ("guangyue-rd", "光岳路"),
            ("xinhua-rd", "新华路"), ("huixin-rd", "卫育路")]
+STREET_PLACES = {
+    # slug: (town, first pole (lat, lon), step to the next pole (dlat, dlon): about 30 m)
+    "dongchang-rd": ("古楼街道", (36.4560, 115.9650), (0.0, 0.00034)),
+    "liuyuan-rd": ("柳园街道", (36.4420, 115.9700), (0.00027, 0.0)),
+    "guangyue-rd": ("新区街道", (36.4620, 115.9900), (0.0, 0.00034)),
+    "xinhua-rd": ("湖西街道", (36.4400, 115.9550), (0.0, 0.00034)),
+    "huixin-rd": ("东城街道", (36.4480, 116.0000), (0.00027, 0.0)),
+}
+PUMP_TOWNS = ["东城街道", "新区街道", "湖西街道"]
+FIRE_PLACE = ("古楼街道", (36.4530, 115.9780))
+WATER_PLACE = ("柳园街道", (36.4470, 115.9740))
 UITD_ADDRESS = "000000000379"
 LORA_GATEWAYS = ["aa555a0000000001", "aa555a0000000002"]
 RTU_LINE = {"baudrate": 9600, "parity": "N", "stopbits": 2}
@@ -48,6 +62,8 @@ class SimDevice:
     """How the simulators' control API names it; default "<port>:<unit>"."""
     interval_s: float | None = None
     """Pushed devices: how often they report; None: polled at the demo's interval."""
+    lat: float | None = None
+    lon: float | None = None
 
     @property
     def key(self) -> str:
@@ -58,6 +74,7 @@ class SimDevice:
 class Site:
     gateway_id: str
     site: str
+    town: str = ""
     devices: list[SimDevice] = field(default_factory=list)
     listeners: list[dict[str, object]] = field(default_factory=list)
     sims: dict[str, list[dict[str, object]]] = field(default_factory=dict)
@@ -84,20 +101,32 @@ def plan_district(poles: int, pump_stations: int, sim_ports: list[int]) -> list[
     ports = iter(sim_ports)
     for s in range(pole_sites):
         slug, street = STREETS[s % len(STREETS)]
+        town, (lat0, lon0), (dlat, dlon) = STREET_PLACES[slug]
         site = Site(f"gw-{slug}" + (f"-{s // len(STREETS) + 1}" if s >= len(STREETS) else ""),
-                    street)
+                    street, town)
         port = next(ports)
         first = s * POLES_PER_GATEWAY
+        along = (s // len(STREETS)) * POLES_PER_GATEWAY  # a street's later sites continue it
         for unit, n in enumerate(range(first + 1, min(poles, first + POLES_PER_GATEWAY) + 1), 1):
+            k = along + unit - 1
             site.devices.append(SimDevice(f"pole-{n:03d}", f"{street}{n}号灯杆", POLE_PROFILE,
-                                          port, unit))
+                                          port, unit, lat=round(lat0 + k * dlat, 6),
+                                          lon=round(lon0 + k * dlon, 6)))
         sites.append(site)
     for n in range(1, pump_stations + 1):
-        site = Site(f"gw-pump-{n:02d}", f"{n}号扬水站")
+        site = Site(f"gw-pump-{n:02d}", f"{n}号扬水站", PUMP_TOWNS[(n - 1) % len(PUMP_TOWNS)])
         site.devices.append(SimDevice(f"pump-station-{n:02d}", f"{n}号扬水站", PUMP_PROFILE,
-                                      next(ports), 1))
+                                      next(ports), 1, lat=round(36.4350 + 0.0030 * n, 6),
+                                      lon=round(115.9800 + 0.0060 * n, 6)))
         sites.append(site)
     return sites
+
+
+def _place_devices(site: Site, lat: float, lon: float) -> None:
+    """Devices of one building or estate: a few metres apart, so map markers do not overlap."""
+    for i, device in enumerate(site.devices):
+        device.lat = round(lat + (i // 4) * 0.00005, 6)
+        device.lon = round(lon + (i % 4) * 0.00006, 6)
 
 
 def sites_needed(poles: int, pump_stations: int) -> int:
@@ -107,7 +136,7 @@ def sites_needed(poles: int, pump_stations: int) -> int:
 def plan_fire_site(listen_port: int, tty_dir: Path, push_interval_s: float) -> Site:
     """A building: a UITD reporting smoke detectors and the hydrant main to the edge's gbt26875
     listener, and fire sensors on an RS-485 Modbus RTU bus the same edge polls."""
-    site = Site("gw-fire-01", "东昌湖综合楼")
+    site = Site("gw-fire-01", "东昌湖综合楼", FIRE_PLACE[0])
     components: list[dict[str, object]] = []
     for floor in range(1, 4):
         address = (floor << 16) | 2  # area 2 (3号楼), position = floor
@@ -147,6 +176,7 @@ def plan_fire_site(listen_port: int, tty_dir: Path, push_interval_s: float) -> S
     site.sims["rtu_buses"] = [{"name": "rtu-fire", "link": link, **RTU_LINE, "units": [
         {"unit": unit, "profile": profile, "initial": initial}
         for unit, _d, _n, profile, initial in units]}]
+    _place_devices(site, *FIRE_PLACE[1])
     return site
 
 
@@ -154,7 +184,7 @@ def plan_water_site(listen_port: int, tty_dir: Path, push_interval_s: float,
                     meters: int = 4, lora_meters: int = 4, lora_smoke: int = 2) -> Site:
     """A housing estate: CJ/T 188 meters on an RS-485 bus the edge polls, and LoRaWAN water
     meters and smoke alarms heard by two LoRa gateways pushing to the same edge."""
-    site = Site("gw-water-01", "柳园小区")
+    site = Site("gw-water-01", "柳园小区", WATER_PLACE[0])
     link = str(tty_dir / "cjt188-water")
     bus: list[dict[str, object]] = []
     for n in range(1, meters + 1):
@@ -181,6 +211,7 @@ def plan_water_site(listen_port: int, tty_dir: Path, push_interval_s: float,
                            "gateways": LORA_GATEWAYS})
     site.sims["lorawan"] = [{"name": "lora-water", "host": "127.0.0.1", "port": listen_port,
                              "gateways": LORA_GATEWAYS, "devices": lora}]
+    _place_devices(site, *WATER_PLACE[1])
     return site
 
 
@@ -210,7 +241,10 @@ def sim_config(sites: list[Site], control_port: int, time_scale: float,
 
 
 def gateway_config(site: Site, mqtt_port: int, interval_s: float,
-                   tls: dict[str, str] | None = None) -> dict[str, object]:
+                   tls: dict[str, str] | None = None,
+                   stats_interval_s: float = 2.0) -> dict[str, object]:
+    """One edge agent's config; its poll and reject counters every `stats_interval_s` (short,
+    so a short run shows them moving)."""
     devices: list[dict[str, object]] = []
     for d in site.devices:
         entry: dict[str, object] = {"id": d.device_id, "name": d.name, "profile": d.profile}
@@ -226,6 +260,7 @@ def gateway_config(site: Site, mqtt_port: int, interval_s: float,
         "site": site.site,
         "broker": {"host": "127.0.0.1", "port": mqtt_port, **({"tls": tls} if tls else {})},
         "devices": devices,
+        "stats_interval_s": stats_interval_s,
     }
     if site.listeners:
         document["listeners"] = site.listeners
@@ -233,7 +268,10 @@ def gateway_config(site: Site, mqtt_port: int, interval_s: float,
 
 
 def cloud_config(sites: list[Site], ports: Ports, database: str, interval_s: float,
-                 tls: dict[str, str] | None = None) -> dict[str, object]:
+                 tls: dict[str, str] | None = None,
+                 health_interval_s: float = 2.0) -> dict[str, object]:
+    """The demo's cloud: every device with its site, town and place; health points every
+    `health_interval_s` (short, so a short run has them)."""
     broker: dict[str, object] = {"host": "127.0.0.1", "port": ports.mqtt,
                                  "client_id": "dciot-ingest-demo"}
     if tls:
@@ -243,9 +281,12 @@ def cloud_config(sites: list[Site], ports: Ports, database: str, interval_s: flo
         "broker": broker,
         "influx": {"url": f"http://127.0.0.1:{ports.influx}", "api": "v1", "database": database},
         "metrics": {"host": "127.0.0.1", "port": ports.cloud_metrics},
+        "health_interval_s": health_interval_s,
         "devices": [
             {"id": d.device_id, "gateway": s.gateway_id, "profile": d.profile, "name": d.name,
-             "site": s.site, "interval_s": d.interval_s or interval_s}
+             "site": s.site, "interval_s": d.interval_s or interval_s,
+             **({"town": s.town} if s.town else {}),
+             **({"lat": d.lat, "lon": d.lon} if d.lat is not None and d.lon is not None else {})}
             for s in sites for d in s.devices
         ],
     }

@@ -1,6 +1,7 @@
 """Runs the simulated district end to end: real mosquitto and influxd on free loopback ports,
-the device simulators, one edge agent per site and the cloud services, each its own process;
-injects faults on a schedule so alarms are raised and cleared."""
+the device simulators, one edge agent per site, the cloud services and the event centre (its
+alarms become events; its figures go to InfluxDB), each its own process; injects faults on a
+schedule so alarms are raised and cleared."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import yaml
 
 from dciot.demo import district
@@ -22,6 +24,7 @@ from firmware_sims.control import send_fault
 
 DATABASE = "dciot"
 CST = timezone(timedelta(hours=8))
+EVENT_STATS_INTERVAL_S = 2.0
 
 
 @dataclass
@@ -57,6 +60,12 @@ class District:
     processes: list[DciotProcess] = field(default_factory=list)
     alarms: AlarmSubscriber | None = None
     tls: demo_tls.DemoTls | None = None
+    events_port: int | None = None
+
+    @property
+    def event_centre_url(self) -> str:
+        assert self.events_port is not None
+        return f"http://127.0.0.1:{self.events_port}"
 
     @property
     def metrics_url(self) -> str:
@@ -85,6 +94,7 @@ class District:
             mqtt=free_port(), influx=free_port(), sim_control=free_port(),
             cloud_metrics=free_port(), sim_servers=[free_port() for _ in range(n_sites)],
             fire_listener=free_port(), water_listener=free_port())
+        self.events_port = free_port()
         tty_dir = (opts.run_dir / "tty").resolve()
         self.sites = [
             *district.plan_district(opts.poles, opts.pump_stations, ports.sim_servers),
@@ -120,20 +130,54 @@ class District:
         self.processes.append(sim)
         return sim
 
-    def _start_services(self, sim: DciotProcess, say: Callable[[str], None]) -> None:
-        """The cloud, then (once it and the simulators are up) one edge agent per site."""
+    def _event_centre_config(self) -> dict[str, object]:
+        """The centre on its own port, its figures in the demo database every few seconds.
+        Escalations go to the demo broker, except over TLS (the centre's escalation client
+        has no certificate, and the locked-down broker refuses anonymous clients)."""
+        ports, state = self.ports, (self.options.run_dir / "state").resolve()
+        assert ports is not None and self.events_port is not None
+        return {
+            "host": "127.0.0.1", "port": self.events_port,
+            "db_path": str(state / "events.sqlite"),
+            "broker": None if self.options.tls else {"host": "127.0.0.1", "port": ports.mqtt},
+            "influx": {"url": f"http://127.0.0.1:{ports.influx}", "api": "v1",
+                       "database": DATABASE},
+            "stats_interval_s": EVENT_STATS_INTERVAL_S,
+        }
+
+    def _cloud_config(self) -> dict[str, object]:
+        """district.cloud_config, with the alarms sent to the event centre (through an outbox
+        in the run dir)."""
         opts, ports = self.options, self.ports
         assert ports is not None
-        cloud = self._write("cloud.yaml", district.cloud_config(
+        config = district.cloud_config(
             self.sites, ports, DATABASE, opts.interval_s,
-            self.tls.client_tls(demo_tls.INGEST) if self.tls else None))
+            self.tls.client_tls(demo_tls.INGEST) if self.tls else None)
+        existing = config.get("rules")
+        rules: dict[str, object] = dict(existing) if isinstance(existing, dict) else {}
+        rules.update(event_centre_url=self.event_centre_url,
+                     outbox_path=str((opts.run_dir / "state" / "outbox.sqlite").resolve()))
+        return {**config, "rules": rules}
+
+    def _start_services(self, sim: DciotProcess, say: Callable[[str], None]) -> None:
+        """The event centre and the cloud, then (once they and the simulators are up) one edge
+        agent per site."""
+        opts, ports = self.options, self.ports
+        assert ports is not None and self.events_port is not None
         logs = opts.run_dir / "logs"
+        events = self._write("events.yaml", self._event_centre_config())
+        events_proc = DciotProcess("events", ["events", "serve", str(events)],
+                                   logs / "events.log")
+        events_proc.start()
+        self.processes.append(events_proc)  # stopped after the cloud: its outbox drains first
+        cloud = self._write("cloud.yaml", self._cloud_config())
         cloud_proc = DciotProcess("cloud", ["cloud", "run", str(cloud)], logs / "cloud.log")
         cloud_proc.start()
         self.processes.append(cloud_proc)
         for port in [*ports.sim_servers, ports.sim_control]:
             wait_for_port("127.0.0.1", port, 30, sim)
         wait_for_port("127.0.0.1", ports.cloud_metrics, 30, cloud_proc)
+        wait_for_port("127.0.0.1", self.events_port, 30, events_proc)
         for site in self.sites:
             path = self._write(f"{site.gateway_id}.yaml",
                                district.gateway_config(
@@ -145,7 +189,8 @@ class District:
             self.processes.append(proc)
         devices = sum(len(s.devices) for s in self.sites)
         say(f"{len(self.sites)} edge agents, {devices} simulated devices (Modbus TCP and RTU, "
-            f"GB/T 26875, CJ/T 188, LoRaWAN), cloud ingest and rules running; logs in {logs}")
+            f"GB/T 26875, CJ/T 188, LoRaWAN), cloud ingest and rules, event centre "
+            f"{self.event_centre_url} running; logs in {logs}")
 
     def fault_plan(self, duration_s: float | None) -> list[FaultStep]:
         """Inject, then release, once per cycle (or once, fitted into a short run)."""
@@ -208,14 +253,26 @@ class District:
             "alarms_cleared": cleared,
             "alarms_active": active,
             "rejected": int(total(samples, "dciot_ingest_rejected_total")),
+            "events": self._events_reported(),
+            "event_centre_url": self.event_centre_url,
             "influx_url": self.influx.url,
             "influx_db": DATABASE,
             "series_counts": _series_counts(counted),
             "run_dir": str(self.options.run_dir.resolve()),
         }
 
+    def _events_reported(self) -> int | None:
+        """Events the centre holds (its total row); None when it does not answer."""
+        try:
+            response = httpx.get(f"{self.event_centre_url}/api/v1/stats", timeout=5)
+            response.raise_for_status()
+            return int(response.json()["departments"][-1]["events"])
+        except (httpx.HTTPError, ValueError, KeyError, IndexError):
+            return None
+
     def stop(self) -> None:
-        """Edge agents first (they say offline), then cloud, simulators, broker, database."""
+        """Edge agents first (they say offline), then cloud, event centre, simulators, broker,
+        database."""
         for proc in reversed(self.processes):
             proc.stop()
         if self.alarms is not None:

@@ -38,12 +38,15 @@ def test_demo_runs_the_district_and_raises_and_clears_alarms(tmp_path: Path) -> 
     assert summary["rejected"] == 0
     assert summary["influx_url"].startswith("http://127.0.0.1:")
     assert summary["influx_db"] == "dciot"
+    assert summary["event_centre_url"].startswith("http://127.0.0.1:")
+    assert summary["events"] >= ALARMING_FAULTS  # each raised alarm became an event
     # Rows per measurement (its most-written field): a UITD's state and analog reports of one
     # component in the same second are one row, so rows can be fewer than points written.
     counts = summary["series_counts"]
     assert summary["points_written"] > devices * 10
     assert sum(counts.get(domain, 0) for domain in DEVICES) > devices * 10
     assert all(counts.get(domain, 0) >= 5 * n for domain, n in DEVICES.items()), counts
+    assert counts.get("event_centre", 0) >= 5, counts  # the centre's figures, every 2 s
     assert "注入故障" in result.stdout
     online = re.findall(r"devices online (\d+) / (\d+) \(([^)]*)\)", result.stdout)
     assert online and online[-1][2] == ", ".join(f"{d} {n}/{n}" for d, n in DEVICES.items())
@@ -100,5 +103,6 @@ def test_demo_over_tls_on_a_locked_down_broker(tmp_path: Path) -> None:
     assert summary["devices_online"] == sum(DEVICES.values())
     assert summary["gateways_online"] == GATEWAYS
     assert summary["alarms_raised"] >= ALARMING_FAULTS and summary["rejected"] == 0
+    assert summary["events"] >= ALARMING_FAULTS
     for key in (run / "pki").glob("*.key"):  # private keys are the owner's only
         assert key.stat().st_mode & 0o077 == 0
