@@ -3,7 +3,7 @@
 
 They work on plain dashboard JSON dicts, whatever built them. `lint_all` runs the checks of one
 dashboard on each and the checks across the set (duplicate uids, links to other dashboards).
-Messages are for the operator (Chinese); `code` is stable for tests and scripts.
+Messages are short English text; `code` is stable for tests and scripts.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class Problem:
 
     dashboard_uid: str
     panel: str | None
-    """`#id 标题` of the panel, `变量 name`, `注释 name`, or None for the dashboard itself"""
+    """`#id title` of the panel, `variable name`, `annotation name`, or None for the dashboard
+    itself"""
     code: str
     message: str
 
@@ -64,7 +65,7 @@ def iter_panels(model: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 
 def panel_label(panel: Mapping[str, Any]) -> str:
-    return f"#{panel.get('id', '?')} {panel.get('title') or '(无标题)'}"
+    return f"#{panel.get('id', '?')} {panel.get('title') or '(untitled)'}"
 
 
 def variables_of(model: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -106,7 +107,7 @@ def uses_datasource_variable(datasource: object) -> bool:
 class _Checker:
     def __init__(self, model: Mapping[str, Any]) -> None:
         self.model = model
-        self.uid = str(model.get("uid") or "(无 uid)")
+        self.uid = str(model.get("uid") or "(no uid)")
         self.problems: list[Problem] = []
 
     def add(self, panel: str | None, code: str, message: str) -> None:
@@ -122,13 +123,13 @@ class _Checker:
     def check_identity(self) -> None:
         uid = self.model.get("uid")
         if not isinstance(uid, str) or not uid:
-            self.add(None, "uid-missing", "仪表盘没有 uid")
+            self.add(None, "uid-missing", "dashboard has no uid")
         elif not UID_RE.match(uid):
-            self.add(None, "uid-invalid", f"uid {uid!r} 须为 1–40 个字母、数字、- 或 _")
+            self.add(None, "uid-invalid", f"uid {uid!r} must be 1-40 letters, digits, - or _")
         if self.model.get("id") is not None:
-            self.add(None, "id-set", "仪表盘设置了 id：应不设（由 Grafana 分配）")
+            self.add(None, "id-set", "dashboard sets id: leave it unset (Grafana assigns it)")
         if not self.model.get("title"):
-            self.add(None, "dashboard-title-missing", "仪表盘没有标题")
+            self.add(None, "dashboard-title-missing", "dashboard has no title")
 
     def check_variables(self) -> set[str]:
         """Variable checks; returns the names defined (in order: a query may only use the
@@ -137,22 +138,22 @@ class _Checker:
         if not any(v.get("type") == "datasource" and v.get("name") == DATASOURCE_VARIABLE
                    for v in variables):
             self.add(None, "no-datasource-variable",
-                     f"缺少数据源变量 ${DATASOURCE_VARIABLE}（type datasource）")
+                     f"no data source variable ${DATASOURCE_VARIABLE} (type datasource)")
         defined: set[str] = set()
         names = [str(v.get("name")) for v in variables]
         for variable in variables:
             name = str(variable.get("name"))
-            where = f"变量 {name}"
+            where = f"variable {name}"
             if variable.get("type") == "query":
                 if variable.get("refresh") != REFRESH_ON_TIME_RANGE_CHANGE:
                     self.add(where, "variable-refresh",
-                             "查询变量须在时间范围变化时刷新（refresh: 2）")
+                             "query variable must refresh on time range change (refresh: 2)")
                 if not uses_datasource_variable(variable.get("datasource")):
                     self.add(where, "variable-datasource",
-                             f"查询变量的数据源须为 {DATASOURCE_REF}")
+                             f"query variable data source must be {DATASOURCE_REF}")
                 query = variable_query(variable)
                 if not query.strip():
-                    self.add(where, "variable-query-missing", "查询变量没有查询")
+                    self.add(where, "variable-query-missing", "query variable has no query")
                 self.check_query(where, query, defined, later=set(names) - defined)
             defined.add(name)
         return defined
@@ -162,13 +163,13 @@ class _Checker:
         for ref in find_variables(query):
             if ref.name in UNSUPPORTED_VARIABLES:
                 self.add(where, "unsupported-builtin",
-                         f"{ref.text} 不会被 InfluxDB 数据源替换，不可使用")
+                         f"{ref.text} is not substituted by the InfluxDB data source")
             elif ref.name in BUILTIN_VARIABLES or ref.name in defined:
                 continue
             elif later and ref.name in later:
-                self.add(where, "variable-order", f"{ref.text} 在本变量之后才定义")
+                self.add(where, "variable-order", f"{ref.text} is defined only after this variable")
             else:
-                self.add(where, "undefined-variable", f"查询使用了未定义的变量 {ref.text}")
+                self.add(where, "undefined-variable", f"query uses undefined variable {ref.text}")
 
     def check_panels(self, defined: set[str]) -> None:
         seen: dict[object, str] = {}
@@ -176,10 +177,10 @@ class _Checker:
             label = panel_label(panel)
             panel_id = panel.get("id")
             if not isinstance(panel_id, int):
-                self.add(label, "panel-id-missing", "面板没有整数 id")
+                self.add(label, "panel-id-missing", "panel has no integer id")
             elif panel_id in seen:
                 self.add(label, "panel-id-duplicate",
-                         f"面板 id {panel_id} 与 {seen[panel_id]} 重复")
+                         f"panel id {panel_id} duplicates {seen[panel_id]}")
             else:
                 seen[panel_id] = label
             if panel.get("type") == "row":
@@ -190,52 +191,55 @@ class _Checker:
         self.check_panel_metadata(panel, label)
         repeat = panel.get("repeat")
         if repeat and repeat not in defined:
-            self.add(label, "undefined-variable", f"重复面板使用了未定义的变量 ${repeat}")
+            self.add(label, "undefined-variable",
+                     f"repeated panel uses undefined variable ${repeat}")
         targets = panel.get("targets") or []
         if not targets and panel.get("type") not in NO_QUERY_TYPES:
-            self.add(label, "panel-no-targets", "面板没有查询")
+            self.add(label, "panel-no-targets", "panel has no queries")
         for target in targets:
             if not isinstance(target, Mapping):
                 continue
             where = f"{label} {target.get('refId', '?')}"
             if not uses_datasource_variable(target.get("datasource")):
-                self.add(where, "target-datasource", f"查询的数据源须为 {DATASOURCE_REF}")
+                self.add(where, "target-datasource", f"query data source must be {DATASOURCE_REF}")
             query = target.get("query")
             if not isinstance(query, str) or not query.strip() or not target.get("rawQuery"):
-                self.add(where, "target-not-raw", "查询须为 InfluxQL 原始查询（rawQuery + query）")
+                self.add(where, "target-not-raw", "query must be raw InfluxQL (rawQuery + query)")
                 continue
             self.check_query(where, query, defined)
 
     def check_panel_metadata(self, panel: Mapping[str, Any], label: str) -> None:
         if not panel.get("title"):
-            self.add(label, "panel-title-missing", "面板没有标题")
+            self.add(label, "panel-title-missing", "panel has no title")
         if not panel.get("description"):
-            self.add(label, "panel-description-missing", "面板没有说明（description）")
+            self.add(label, "panel-description-missing", "panel has no description")
         if panel.get("type") not in UNIT_EXEMPT_TYPES:
             unit = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("unit")
             if not unit:
-                self.add(label, "panel-unit-missing", "面板没有单位（fieldConfig.defaults.unit）")
+                self.add(label, "panel-unit-missing",
+                         "panel has no unit (fieldConfig.defaults.unit)")
         if "datasource" in panel and panel["datasource"] is not None \
                 and not uses_datasource_variable(panel["datasource"]):
-            self.add(label, "panel-datasource", f"面板数据源须为 {DATASOURCE_REF}")
+            self.add(label, "panel-datasource", f"panel data source must be {DATASOURCE_REF}")
         interval = panel.get("interval")
         if interval:
             try:
                 interval_to_ms(str(interval))
             except ValueError:
                 self.add(label, "panel-interval",
-                         f"面板最小间隔 {interval!r} 无法解析（如 10s、1m）")
+                         f"panel min interval {interval!r} is not a duration (e.g. 10s, 1m)")
 
     def check_annotations(self, defined: set[str]) -> None:
         for annotation in (self.model.get("annotations") or {}).get("list") or []:
             if not isinstance(annotation, Mapping) or is_builtin_annotation(annotation):
                 continue
-            where = f"注释 {annotation.get('name', '?')}"
+            where = f"annotation {annotation.get('name', '?')}"
             if not uses_datasource_variable(annotation.get("datasource")):
-                self.add(where, "annotation-datasource", f"注释的数据源须为 {DATASOURCE_REF}")
+                self.add(where, "annotation-datasource",
+                         f"annotation data source must be {DATASOURCE_REF}")
             query = annotation_query(annotation)
             if not query or not query.strip():
-                self.add(where, "annotation-query-missing", "注释没有 InfluxQL 查询")
+                self.add(where, "annotation-query-missing", "annotation has no InfluxQL query")
                 continue
             self.check_query(where, query, defined)
 
@@ -284,12 +288,12 @@ def lint_all(dashboards: Sequence[Any]) -> list[Problem]:
             uids[uid] = uids.get(uid, 0) + 1
     for uid, count in sorted(uids.items()):
         if count > 1:
-            problems.append(Problem(uid, None, "uid-duplicate", f"{count} 个仪表盘使用同一 uid"))
+            problems.append(Problem(uid, None, "uid-duplicate", f"{count} dashboards use this uid"))
     for model in models:
         for label, target in dashboard_links(model):
             if target not in uids:
                 problems.append(Problem(str(model.get("uid")), label, "link-unknown-dashboard",
-                                        f"链接指向不存在的仪表盘 uid {target!r}"))
+                                        f"link to unknown dashboard uid {target!r}"))
     return problems
 
 
@@ -297,8 +301,8 @@ def lint_deterministic(first: Sequence[Any], second: Sequence[Any]) -> list[Prob
     """Two builds must give the same uids and the same JSON (uids stay stable across builds)."""
     a = {str(_model(d).get("uid")): _model(d) for d in first}
     b = {str(_model(d).get("uid")): _model(d) for d in second}
-    problems = [Problem(uid, None, "uid-unstable", "两次构建的 uid 不一致")
+    problems = [Problem(uid, None, "uid-unstable", "uid differs between two builds")
                 for uid in sorted(set(a) ^ set(b))]
-    problems += [Problem(uid, None, "build-unstable", "两次构建的 JSON 不一致")
+    problems += [Problem(uid, None, "build-unstable", "JSON differs between two builds")
                  for uid in sorted(set(a) & set(b)) if a[uid] != b[uid]]
     return problems

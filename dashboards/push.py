@@ -69,7 +69,8 @@ def _secret(settings: DatasourceSettings, environ: Mapping[str, str]) -> str | N
         return None
     value = environ.get(settings.secret_env)
     if not value:
-        raise PushError(f"环境变量 {settings.secret_env} 未设置（InfluxDB 的密码或令牌）")
+        raise PushError(f"environment variable {settings.secret_env} (InfluxDB password or token) "
+                        "is not set")
     return value
 
 
@@ -138,7 +139,7 @@ def push(url: str, token: str, dashboards: Sequence[BuiltDashboard],
     Order: the data source, then each folder (sorted by uid), then each dashboard.
     """
     if not token:
-        raise PushError("没有 Grafana 令牌")
+        raise PushError("no Grafana token")
     secret = _secret(datasource_settings, os.environ if environ is None else environ)
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
     pusher = _Pusher(api)
@@ -150,12 +151,12 @@ def push(url: str, token: str, dashboards: Sequence[BuiltDashboard],
         changes += [pusher.folder(uid, title) for uid, title in sorted(folders.items())]
         changes += [pusher.dashboard(d) for d in dashboards]
     except GrafanaUnauthorizedError as exc:
-        raise PushError(f"Grafana 拒绝了令牌（HTTP 401）：{_message(exc)}") from None
+        raise PushError(f"Grafana rejected the token (HTTP 401): {_message(exc)}") from None
     except GrafanaException as exc:
-        status = f"HTTP {exc.status_code}" if exc.status_code else "无法连接"
-        raise PushError(f"Grafana 请求失败（{status}）：{_message(exc)}") from None
+        status = f"HTTP {exc.status_code}" if exc.status_code else "unreachable"
+        raise PushError(f"Grafana request failed ({status}): {_message(exc)}") from None
     except niquests.exceptions.RequestException as exc:
-        raise PushError(f"无法连接 Grafana {url}：{exc}") from None
+        raise PushError(f"cannot reach Grafana {url}: {exc}") from None
     return changes
 
 

@@ -72,7 +72,7 @@ class Selection:
 class QueryResult:
     dashboard_uid: str
     where: str
-    """`#id 标题`, `变量 name` or `注释 name`"""
+    """`#id title`, `variable name` or `annotation name`"""
     ref_id: str
     query: str
     """the expanded query, as sent"""
@@ -123,15 +123,15 @@ class _Influx:
             resp = self.client.get(f"{self.endpoint.url.rstrip('/')}/query", params=params)
             body = resp.json()
         except (httpx.HTTPError, ValueError) as exc:
-            return [], f"请求失败：{exc}"
+            return [], f"request failed: {exc}"
         if "error" in body:
-            return [], f"InfluxDB 错误：{body['error']}"
+            return [], f"InfluxDB error: {body['error']}"
         if resp.status_code != 200:
             return [], f"InfluxDB HTTP {resp.status_code}"
         series: list[dict[str, Any]] = []
         for statement in body.get("results", []):
             if "error" in statement:
-                return [], f"InfluxDB 错误：{statement['error']}"
+                return [], f"InfluxDB error: {statement['error']}"
             series += statement.get("series", [])
         return series, None
 
@@ -146,13 +146,13 @@ _SELECT_RE = re.compile(r'\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+"(?P<measurement>
 
 def _problem_of(series: list[dict[str, Any]]) -> str | None:
     if not series:
-        return "无数据（没有序列）"
+        return "no data (no series)"
     for s in series:
         columns = s.get("columns", [])
         data_cols = [i for i, c in enumerate(columns) if c != "time"] or list(range(len(columns)))
         if any(row[i] is not None for row in s.get("values", []) for i in data_cols):
             return None
-    return "所有值均为空"
+    return "all values are null"
 
 
 def _metric_values(query: str, series: list[dict[str, Any]]) -> list[str]:
@@ -277,8 +277,8 @@ class _Verifier:
         series, error = self.influx.query(query)
         options = _sorted(_regex_filter(_metric_values(query, series), variable.get("regex")),
                           variable.get("sort"))
-        problem = error or (None if options else "变量没有可选值")
-        self.report.results.append(QueryResult(uid, f"变量 {name}", "-", query, problem,
+        problem = error or (None if options else "variable has no values")
+        self.report.results.append(QueryResult(uid, f"variable {name}", "-", query, problem,
                                                len(series)))
         return options
 
@@ -292,7 +292,7 @@ class _Verifier:
         expanded = self._expand(query, variables, panel)
         if unknown:
             self.report.results.append(QueryResult(
-                uid, where, ref_id, expanded, f"未定义的变量：{'、'.join(unknown)}"))
+                uid, where, ref_id, expanded, f"undefined variable(s): {', '.join(unknown)}"))
             return
         series, error = self.influx.query(expanded)
         problem = error or _problem_of(series)
@@ -333,7 +333,7 @@ class _Verifier:
                 continue
             query = annotation_query(annotation)
             if query:
-                self.run_query(uid, f"注释 {annotation.get('name', '?')}", "Anno", query,
+                self.run_query(uid, f"annotation {annotation.get('name', '?')}", "Anno", query,
                                variables, {}, events=True)
 
     def schema_problem(self, query: str) -> str | None:
@@ -341,7 +341,7 @@ class _Verifier:
         the stack writes? (No alarm in the range is normal; a misspelt field is not.)"""
         found = _SELECT_RE.match(query)
         if not found:
-            return "无数据（没有序列），且无法检查其度量与字段"
+            return "no data (no series), and its measurement and fields cannot be checked"
         fields = set(re.findall(r'"([^"]+)"', found.group("fields")))
         measurement = found.group("measurement")
         tags = set(re.findall(r'"([^"]+)"\s*(?:=~|!~|=|!=|<>)', found.group("where") or ""))
@@ -353,9 +353,10 @@ class _Verifier:
             keys[kind] = {str(row[s["columns"].index(column)]) for s in series
                           for row in s.get("values", [])}
         if not keys["FIELD"]:
-            return f"度量 {measurement} 不存在（服务从未写入）"
+            return f"measurement {measurement} does not exist (never written)"
         missing = sorted((fields | tags) - keys["FIELD"] - keys["TAG"])
-        return f"度量 {measurement} 没有：{'、'.join(missing)}" if missing else None
+        return (f"measurement {measurement} has no field or tag {', '.join(missing)}"
+                if missing else None)
 
 
 def verify(dashboards: Sequence[Any], influx: InfluxEndpoint, time_from_ms: int,

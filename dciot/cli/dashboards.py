@@ -49,8 +49,8 @@ def build_into(outdir: Path, dashboards: Sequence[BuiltDashboard],
 
 
 def _print_problems(problems: Sequence[Problem]) -> None:
-    table = Table(title=f"仪表盘检查问题（{len(problems)}）")
-    for column in ("仪表盘", "位置", "问题", "代码"):
+    table = Table(title=f"Dashboard lint problems ({len(problems)})")
+    for column in ("dashboard", "where", "problem", "code"):
         table.add_column(column)
     for p in problems:
         table.add_row(p.dashboard_uid, p.panel or "", p.message, p.code)
@@ -72,7 +72,7 @@ def _built_or_exit() -> list[BuiltDashboard]:
         return build_dashboards()
     except LintFailed as exc:
         _print_problems(exc.problems)
-        console.print("[red]仪表盘检查未通过，未写入任何内容[/red]")
+        console.print("[red]Dashboard lint failed; nothing was written[/red]")
         raise typer.Exit(1) from None
 
 
@@ -92,14 +92,14 @@ def build(outdir: Path = typer.Argument(..., help="output directory"),
     settings = _settings(influx_url, database, user, password_env, token_env)
     dashboards = _built_or_exit()
     written = build_into(outdir, dashboards, settings, grafana_path)
-    table = Table(title=f"已写入 {outdir}")
-    for column in ("类型", "uid", "文件"):
+    table = Table(title=f"Written to {outdir}")
+    for column in ("kind", "uid", "file"):
         table.add_column(column)
     for f in written:
         table.add_row(f.kind, f.uid or "", str(f.path.relative_to(outdir)))
     console.print(table)
     count = sum(f.kind == "dashboard" for f in written)
-    console.print(f"[green]{count} 个仪表盘；Grafana 的 provisioning 目录："
+    console.print(f"[green]{count} dashboard(s); Grafana provisioning directory: "
                   f"{outdir / 'provisioning'}[/green]")
 
 
@@ -107,7 +107,7 @@ def build(outdir: Path = typer.Argument(..., help="output directory"),
 def lint() -> None:
     """Check every dashboard (ids, titles, units, data source, variables, links)."""
     dashboards = _built_or_exit()
-    console.print(f"[green]{len(dashboards)} 个仪表盘检查通过[/green]")
+    console.print(f"[green]{len(dashboards)} dashboard(s) passed lint[/green]")
 
 
 @app.command("push")
@@ -131,7 +131,7 @@ def push_command(url: str = typer.Option(..., help="Grafana URL, e.g. http://127
 
     token = os.environ.get(token_env, "")
     if not token:
-        console.print(f"[red]环境变量 {token_env} 未设置（Grafana 令牌）[/red]")
+        console.print(f"[red]Environment variable {token_env} (Grafana token) is not set[/red]")
         raise typer.Exit(2)
     settings = _settings(influx_url, database, influx_user, influx_password_env,
                          influx_token_env)
@@ -141,8 +141,8 @@ def push_command(url: str = typer.Option(..., help="Grafana URL, e.g. http://127
     except PushError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    table = Table(title=f"推送到 {url}")
-    for column in ("类型", "uid", "标题", "结果"):
+    table = Table(title=f"Pushed to {url}")
+    for column in ("kind", "uid", "title", "result"):
         table.add_column(column)
     style = {"created": "green", "updated": "yellow", "unchanged": "dim"}
     for c in changes:
@@ -159,7 +159,7 @@ def verify_command(influx_url: str = typer.Option(..., help="InfluxDB URL"),
                    ) -> None:
     """Run every dashboard query as Grafana would; list those failing or returning nothing."""
     if selection not in ("all", "first"):
-        console.print("[red]--selection 只能是 all 或 first[/red]")
+        console.print("[red]--selection must be all or first[/red]")
         raise typer.Exit(2)
     try:
         start, end = parse_time(time_from), parse_time(time_to)
@@ -170,11 +170,11 @@ def verify_command(influx_url: str = typer.Option(..., help="InfluxDB URL"),
     report = verify(dashboards, InfluxEndpoint(influx_url, database), start, end,
                     Selection(mode=selection))  # type: ignore[arg-type]
     if report.problems:
-        table = Table(title=f"查询问题（{len(report.problems)} / {len(report.results)}）")
-        for column in ("仪表盘", "面板", "refId", "问题", "查询"):
+        table = Table(title=f"Query problems ({len(report.problems)} of {len(report.results)})")
+        for column in ("dashboard", "panel", "refId", "problem", "query"):
             table.add_column(column)
         for r in report.problems:
             table.add_row(r.dashboard_uid, r.where, r.ref_id, r.problem or "", r.query)
         console.print(table)
         raise typer.Exit(1)
-    console.print(f"[green]{len(report.results)} 个查询均有数据[/green]")
+    console.print(f"[green]All {len(report.results)} queries returned data[/green]")

@@ -60,14 +60,14 @@ def test_good_and_broken_queries(endpoint: InfluxEndpoint,
     assert panel["A"].query == (
         f'SELECT mean("online") FROM "device_health" WHERE time >= {FROM}ms and '
         f'time <= {TO}ms AND "domain" =~ /^.*$/ AND "site" =~ /^.*$/ GROUP BY time(10s)')
-    assert panel["B"].problem == "无数据（没有序列）"
-    assert panel["C"].problem == "无数据（没有序列）"
-    assert panel["D"].problem == "所有值均为空"
+    assert panel["B"].problem == "no data (no series)"
+    assert panel["C"].problem == "no data (no series)"
+    assert panel["D"].problem == "all values are null"
     assert panel["E"].problem is not None and "$town" in panel["E"].problem
     assert panel["F"].problem is not None and "InfluxDB" in panel["F"].problem
     # the panel nested in the collapsed row and the annotation ran too
     assert _by_ref(report.results, "#5 在线")["A"].problem is None
-    assert _by_ref(report.results, "注释 告警")["Anno"].problem is None
+    assert _by_ref(report.results, "annotation 告警")["Anno"].problem is None
     assert {(r.where, r.ref_id) for r in report.problems} == {
         ("#2 在线率", ref) for ref in "BCDEF"}
     assert not report.ok
@@ -89,10 +89,10 @@ def test_an_annotation_may_be_empty_but_must_name_what_is_written(
                                              "target": _target("Anno", query)})
     results = {r.where: r for r in verify([model], endpoint, FROM, TO).results
                if r.ref_id == "Anno"}
-    assert results["注释 none raised"].problem is None
-    assert "titel" in str(results["注释 bad field"].problem)
-    assert "rulle" in str(results["注释 bad tag"].problem)
-    assert "alarm" in str(results["注释 bad measurement"].problem)
+    assert results["annotation none raised"].problem is None
+    assert "titel" in str(results["annotation bad field"].problem)
+    assert "rulle" in str(results["annotation bad tag"].problem)
+    assert "alarm" in str(results["annotation bad measurement"].problem)
 
 
 def test_variables_are_resolved_in_order(endpoint: InfluxEndpoint,
@@ -108,7 +108,7 @@ def test_variables_are_resolved_in_order(endpoint: InfluxEndpoint,
                      Selection(overrides={"domain": ["smart_pole"]}))
     assert chained.variables["dc-test"]["site"].values == ("s1", "s2")
     assert chained.ok
-    site_query = _by_ref(chained.results, "变量 site")["-"].query
+    site_query = _by_ref(chained.results, "variable site")["-"].query
     assert site_query.endswith('WHERE "domain" =~ /^(smart_pole)$/')
 
     first = verify([model], endpoint, FROM, TO, Selection(mode="first"))
@@ -122,8 +122,8 @@ def test_variable_without_values_is_a_problem(endpoint: InfluxEndpoint,
                                               ) -> None:
     report = verify([dashboard_factory()], endpoint, FROM, TO,
                     Selection(overrides={"domain": ["no_such_domain"]}))
-    assert [(r.where, r.problem) for r in report.problems if r.where.startswith("变量")] == [
-        ("变量 site", "变量没有可选值")]
+    assert [(r.where, r.problem) for r in report.problems if r.where.startswith("variable")] == [
+        ("variable site", "variable has no values")]
 
 
 def test_repeated_panel_runs_once_per_value(endpoint: InfluxEndpoint,
