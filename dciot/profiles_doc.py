@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from device_profiles import rules, schema
+from device_profiles import commands, rules, schema
 
 INTRO = """# Device profiles
 
@@ -27,6 +27,24 @@ protocol addresses (a manual's 40001 is holding register 0).
 
 This file is generated from `device_profiles/schema.py` by `dciot profiles doc`; do not edit it
 by hand.
+"""
+
+COMMANDS_INTRO = """## Commands and interlocks
+
+A profile may declare `commands` (what operators may send a device of the model) and
+`interlocks` (conditions the edge checks against fresh readings right before executing a
+command that lists them; a refusal names the interlock and the value that tripped it, in
+Chinese). The edge validates the parameters (type, range; `validate_parameters` in
+`device_profiles/commands.py`), checks the interlocks, executes the `mapping`, then reads back
+the `readback` point. Values written come from a constant or `{parameter: name}` and are scaled
+like points: raw = (engineering − `offset`) / `scale`.
+
+`dciot profiles check` rejects a command whose mapping, parameter, read-back point or interlock
+names something the profile does not have or cannot use: the point must exist and be
+`read_write`, the function code must suit its register table and width, a value must fit the
+data type, the mapping kind must be the one the profile's protocol executes, interlocks on
+on/off state need bool points, `max_age_s` must not be shorter than the poll interval, and every
+interlock must be used by a command.
 """
 
 
@@ -59,6 +77,25 @@ def _model_table(model: type[BaseModel]) -> str:
     return "\n".join(rows)
 
 
+def _commands_section() -> str:
+    kinds = ["| protocol | mapping kind |", "|---|---|"]
+    for protocol, mapping in commands.MAPPING_FOR_PROTOCOL.items():
+        kinds.append(f"| `{protocol}` | `{mapping}` |")
+    kinds.append("| `gbt26875` | none (the protocol takes no commands) |")
+    codes = ["| function code | writes | registers |", "|---|---|---|"]
+    for code, (table, words) in commands.FUNCTION_CODES.items():
+        codes.append(f"| {code} | {table} | {words or 'one or more'} |")
+    parts = [COMMANDS_INTRO, "\n".join(kinds) + "\n", "\n".join(codes) + "\n"]
+    models: list[type[BaseModel]] = [
+        commands.Command, commands.Parameter, commands.Choice, commands.ParamRef,
+        *commands.MAPPING_KINDS, commands.RegisterTarget, commands.PayloadField,
+        commands.Readback, *commands.INTERLOCK_KINDS]
+    for model in models:
+        doc = (model.__doc__ or "").strip()
+        parts.append(f"### {model.__name__}\n\n{doc}\n\n{_model_table(model)}\n")
+    return "\n".join(parts)
+
+
 def render_profiles_readme() -> str:
     sections = [INTRO]
     models: list[type[BaseModel]] = [
@@ -71,6 +108,7 @@ def render_profiles_readme() -> str:
         names = ("\n\nFields its codec decodes (a point's `field`): "
                  + ", ".join(f"`{f}`" for f in sorted(decoded))) if decoded else ""
         sections.append(f"## {model.__name__}\n\n{doc}{names}\n\n{_model_table(model)}\n")
+    sections.append(_commands_section())
     units = ", ".join(f"`{u}`" if u else "`\"\"` (none)" for u in sorted(schema.UNITS))
     sections.append(f"## Units\n\n{units}\n")
     type_rows = ["| data type | register types | scale/offset | word_order | bit |",

@@ -19,6 +19,20 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from device_profiles.commands import (  # noqa: F401  (re-exported)
+    BOOL_INTERLOCK_KINDS,
+    FUNCTION_CODES,
+    MAPPING_FOR_PROTOCOL,
+    Command,
+    Interlock,
+    LorawanDownlink,
+    ModbusWrite,
+    Operand,
+    ParamRef,
+    ReadingInterlock,
+    raw_fits,
+    validate_parameters,
+)
 from device_profiles.protocols import (  # noqa: F401  (re-exported)
     ADDRESSING,
     Cjt188Protocol,
@@ -245,6 +259,9 @@ class Profile(_Frozen):
     poll_interval_s: float = Field(10.0, gt=0, le=86400, description="default poll interval")
     points: tuple[Point, ...] = Field(min_length=1, description="at least one")
     alarms: tuple[AlarmRule, ...] = Field((), description="default alarm rules")
+    interlocks: tuple[Interlock, ...] = Field((), description="conditions commands check at the "
+                                              "edge right before execution, by `kind`")
+    commands: tuple[Command, ...] = Field((), description="what operators may send the device")
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -263,6 +280,7 @@ class Profile(_Frozen):
             raise ValueError("duplicate alarm ids")
         for alarm in self.alarms:
             self._check_rule(alarm)
+        self._check_commands()
         return self
 
     def _check_rule(self, rule: AlarmRule) -> None:
@@ -301,11 +319,194 @@ class Profile(_Frozen):
                 if size is not None and (p.byte_offset or 0) + p.payload_bytes > size:
                     raise ValueError(f"point {p.name!r} does not fit the {size}-byte payload")
 
+    def _check_commands(self) -> None:
+        """Every point, parameter and interlock a command names exists and fits; every problem
+        is reported with its field path (FieldErrors)."""
+        for kind, names in (("interlock ids", [i.id for i in self.interlocks]),
+                            ("command names", [c.name for c in self.commands])):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {kind}: {', '.join(duplicates)}")
+        problems: list[tuple[Loc, str]] = []
+        for i, lock in enumerate(self.interlocks):
+            problems += [(("interlocks", i, *loc), msg) for loc, msg in _interlock_problems(
+                self, lock)]
+        for i, command in enumerate(self.commands):
+            problems += [(("commands", i, *loc), msg) for loc, msg in _command_problems(
+                self, command)]
+        used = {name for c in self.commands for name in c.interlocks}
+        problems += [(("interlocks", i, "id"), f"interlock {lock.id!r} is used by no command")
+                     for i, lock in enumerate(self.interlocks) if lock.id not in used]
+        if problems:
+            raise FieldErrors(problems)
+
     def point(self, name: str) -> Point:
         for p in self.points:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+    def command(self, name: str) -> Command:
+        for c in self.commands:
+            if c.name == name:
+                return c
+        raise KeyError(f"profile {self.id} has no command {name!r}; known: "
+                       f"{', '.join(c.name for c in self.commands) or 'none'}")
+
+    def interlock(self, interlock_id: str) -> Interlock:
+        for lock in self.interlocks:
+            if lock.id == interlock_id:
+                return lock
+        raise KeyError(interlock_id)
+
+    def write_target(self, command: Command) -> Point:
+        """The point a modbus_write command writes: the named point, or a read_write point
+        built from its raw_register (named after the command). Encode with to_raw/encode_point
+        like any point."""
+        mapping = command.mapping
+        if not isinstance(mapping, ModbusWrite):
+            raise TypeError(f"command {command.name!r} is not a modbus_write")
+        if mapping.point is not None:
+            return self.point(mapping.point)
+        assert mapping.raw_register is not None
+        return Point(name=command.name, label_zh=command.label_zh, access=Access.read_write,
+                     **mapping.raw_register.model_dump())
+
+
+Loc = tuple[str | int, ...]
+
+
+class FieldErrors(ValueError):
+    """Problems found by a profile-level check, each with the field path it is about, so
+    `load_profile` reports them like pydantic's own errors."""
+
+    def __init__(self, problems: list[tuple[Loc, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems))
+
+
+def _interlock_problems(profile: Profile, lock: Interlock) -> list[tuple[Loc, str]]:
+    by_name = {p.name: p for p in profile.points}
+    field = "points" if lock.kind == "stagger" else "point"
+    problems: list[tuple[Loc, str]] = []
+    for name in lock.watched_points():
+        point = by_name.get(name)
+        if point is None:
+            problems.append(((field,), f"interlock {lock.id!r} refers to unknown point {name!r}"))
+        elif lock.kind in BOOL_INTERLOCK_KINDS and point.type != DataType.bool:
+            problems.append(((field,), f"interlock {lock.id!r} ({lock.kind}) needs a bool point, "
+                             f"{name!r} is {point.type}"))
+        elif isinstance(lock, ReadingInterlock):
+            problems += _reading_problems(lock, point)
+    if len(set(lock.watched_points())) != len(lock.watched_points()):
+        problems.append(((field,), "a point is listed twice"))
+    if lock.max_age_s < profile.poll_interval_s:
+        problems.append((("max_age_s",), f"max_age_s {lock.max_age_s:g} is shorter than the poll "
+                         f"interval {profile.poll_interval_s:g} s: every reading would be stale"))
+    return problems
+
+
+def _reading_problems(lock: ReadingInterlock, point: Point) -> list[tuple[Loc, str]]:
+    if point.type == DataType.bool:
+        if lock.op not in {"==", "!="} or not isinstance(lock.value, bool):
+            return [(("value",), f"point {point.name!r} is bool: compare it with == or != to "
+                     "true/false")]
+    elif isinstance(lock.value, bool):
+        return [(("value",), f"point {point.name!r} is numeric: compare it with a number")]
+    return []
+
+
+def _command_problems(profile: Profile, command: Command) -> list[tuple[Loc, str]]:
+    wanted = MAPPING_FOR_PROTOCOL.get(profile.protocol.kind)
+    if wanted is None:
+        return [(("mapping", "kind"), f"protocol {profile.protocol.kind} takes no commands")]
+    if command.mapping.kind != wanted:
+        return [(("mapping", "kind"), f"protocol {profile.protocol.kind} executes {wanted}, not "
+                 f"{command.mapping.kind}")]
+    problems: list[tuple[Loc, str]] = []
+    known = {lock.id for lock in profile.interlocks}
+    problems += [(("interlocks",), f"unknown interlock {name!r}")
+                 for name in command.interlocks if name not in known]
+    problems += [(("parameters", i, "unit"), f"unit {p.unit!r} is not one of the known units")
+                 for i, p in enumerate(command.parameters) if p.unit not in UNITS]
+    if isinstance(command.mapping, ModbusWrite):
+        problems += _modbus_write_problems(profile, command)
+    elif isinstance(command.mapping, LorawanDownlink):
+        for i, f in enumerate(command.mapping.payload):
+            problem = _operand_problem(command, f.value, f.type, f.scale, f.offset)
+            if problem:
+                problems.append((("mapping", "payload", i, "value"), problem))
+    if command.readback is not None:
+        problems += _readback_problems(profile, command)
+    return problems
+
+
+def _modbus_write_problems(profile: Profile, command: Command) -> list[tuple[Loc, str]]:
+    mapping = command.mapping
+    assert isinstance(mapping, ModbusWrite)
+    if mapping.point is not None:
+        if mapping.point not in {p.name for p in profile.points}:
+            return [(("mapping", "point"), f"unknown point {mapping.point!r}")]
+        target, where = profile.point(mapping.point), ("mapping", "point")
+        if target.access != Access.read_write:
+            return [(where, f"point {target.name!r} is read-only (access: read); it must be "
+                     "read_write to be written")]
+    else:
+        where = ("mapping", "raw_register")
+        try:
+            target = profile.write_target(command)
+        except ValidationError as err:
+            return [(where, e["msg"].removeprefix("Value error, ")) for e in err.errors()]
+        try:
+            _check_overlaps([*profile.points, target], _register_slots)
+        except ValueError as err:
+            return [(where, f"{err}; name the point instead")]
+    table, words = FUNCTION_CODES[mapping.function_code]
+    fc = mapping.function_code
+    if target.register_type != table:
+        return [(("mapping", "function_code"), f"function code {fc} writes {table} registers; "
+                 f"{target.name!r} is a {target.register_type}")]
+    if target.bit is not None:
+        return [(where, f"{target.name!r} is bit {target.bit} of a holding register: writing it "
+                 "would overwrite the other bits")]
+    if words is not None and target.words > words:
+        return [(("mapping", "function_code"), f"function code {fc} writes one register; "
+                 f"{target.name!r} ({target.type}) needs {target.words}: use 16")]
+    problem = _operand_problem(command, mapping.value, str(target.type), target.scale,
+                               target.offset)
+    return [(("mapping", "value"), problem)] if problem else []
+
+
+def _readback_problems(profile: Profile, command: Command) -> list[tuple[Loc, str]]:
+    readback = command.readback
+    assert readback is not None
+    if readback.point not in {p.name for p in profile.points}:
+        return [(("readback", "point"), f"unknown point {readback.point!r}")]
+    point = profile.point(readback.point)
+    if point.type == DataType.bool and readback.tolerance:
+        return [(("readback", "tolerance"), "a bool point takes no tolerance")]
+    problem = _operand_problem(command, readback.expect, str(point.type), point.scale,
+                               point.offset)
+    return [(("readback", "expect"), problem)] if problem else []
+
+
+def _operand_problem(command: Command, operand: Operand, data_type: str, scale: float,
+                     offset: float) -> str | None:
+    """Why `operand` cannot go into a value of `data_type` with this scaling, or None."""
+    if isinstance(operand, ParamRef):
+        param = command.parameter(operand.parameter)
+        if (data_type == "bool") != (param.type == "bool"):
+            return (f"parameter {param.name!r} ({param.type}) cannot feed a {data_type} value")
+        span = param.code_range
+        if span is not None and not all(raw_fits(data_type, scale, offset, v) for v in span):
+            return (f"parameter {param.name!r} range {span[0]:g}..{span[1]:g} does not fit "
+                    f"{data_type} (scale {scale:g}, offset {offset:g})")
+        return None
+    if (data_type == "bool") != isinstance(operand, bool):
+        return f"{operand!r} cannot go into a {data_type} value"
+    if data_type != "bool" and not raw_fits(data_type, scale, offset, operand):
+        return f"{operand!r} does not fit {data_type} (scale {scale:g}, offset {offset:g})"
+    return None
 
 
 def _register_slots(p: Point) -> list[tuple[str, int]]:
@@ -371,8 +572,15 @@ def load_profile(path: Path) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as err:
-        problems = [f"{_location(e['loc'], data)}: {e['msg'].removeprefix('Value error, ')}"
-                    for e in err.errors()]
+        problems: list[str] = []
+        for e in err.errors():
+            error = e.get("ctx", {}).get("error")
+            if isinstance(error, FieldErrors):
+                problems += [f"{_location((*e['loc'], *loc), data)}: {msg}"
+                             for loc, msg in error.problems]
+            else:
+                problems.append(f"{_location(e['loc'], data)}: "
+                                f"{e['msg'].removeprefix('Value error, ')}")
         raise ProfileError(path, problems) from err
     if profile.id != path.stem:
         raise ProfileError(path, [f"id: {profile.id!r} must equal the file name {path.stem!r}"])

@@ -27,6 +27,7 @@ PUMP_VALUES: dict[str, Any] = {
     "pump1_frequency": 49.98, "pump2_frequency": 0.0, "sump_level": 2.75,
     "outlet_pressure": 0.325, "flow": 351.5, "total_volume": 123456.7, "fault_code": 0,
     "pump1_fault": False, "pump2_fault": True,
+    "pump1_run_command": False, "pump2_run_command": False, "fault_reset": False,
 }
 TIMEOUT_S = 0.5
 
@@ -90,11 +91,12 @@ async def test_block_reads_from_address_0_decode_each_point_at_its_offset(
         inputs = await read(client, RegisterType.input, 0, 18, 3)
         holding = await read(client, RegisterType.holding, 0, 2, 3)
         bits = await read(client, RegisterType.discrete_input, 0, 2, 3)
+        coils = await read(client, RegisterType.coil, 0, 3, 3)
         beyond = await client.read_input_registers(18, count=1, device_id=3)
     finally:
         client.close()
     blocks = {RegisterType.input: inputs, RegisterType.holding: holding,
-              RegisterType.discrete_input: bits}
+              RegisterType.discrete_input: bits, RegisterType.coil: coils}
     got = {p.name: to_engineering(p, decode_point(p, 0, blocks[p.register_type]))
            for p in profile.points}
     assert got == PUMP_VALUES
