@@ -1,0 +1,1 @@
+"""Downlink commands at the edge: the contract, fresh-reading history, interlocks, the ledger."""
