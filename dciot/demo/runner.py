@@ -19,7 +19,7 @@ from dciot.demo import district
 from dciot.demo import tls as demo_tls
 from dciot.demo.monitor import AlarmSubscriber, scrape, total
 from dciot.demo.services import DciotProcess, wait_for_port
-from dciot.runtime import InfluxServer, MosquittoServer, free_port
+from dciot.runtime import InfluxServer, MosquittoServer, free_ports
 from firmware_sims.control import send_fault
 
 DATABASE = "dciot"
@@ -90,11 +90,12 @@ class District:
             shutil.rmtree(opts.run_dir)
         opts.run_dir.mkdir(parents=True)
         n_sites = district.sites_needed(opts.poles, opts.pump_stations)
+        # every port distinct: the simulators bind theirs before influxd and mosquitto start
+        picked = free_ports(7 + n_sites)
         self.ports = ports = district.Ports(
-            mqtt=free_port(), influx=free_port(), sim_control=free_port(),
-            cloud_metrics=free_port(), sim_servers=[free_port() for _ in range(n_sites)],
-            fire_listener=free_port(), water_listener=free_port())
-        self.events_port = free_port()
+            mqtt=picked[0], influx=picked[1], sim_control=picked[2], cloud_metrics=picked[3],
+            sim_servers=picked[7:], fire_listener=picked[4], water_listener=picked[5])
+        self.events_port = picked[6]
         tty_dir = (opts.run_dir / "tty").resolve()
         self.sites = [
             *district.plan_district(opts.poles, opts.pump_stations, ports.sim_servers),

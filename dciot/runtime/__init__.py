@@ -2,7 +2,7 @@
 
 from dciot.runtime.influxd import InfluxError, InfluxServer
 from dciot.runtime.mosquitto import MosquittoServer, TlsListener
-from dciot.runtime.ports import free_port
+from dciot.runtime.ports import free_port, free_ports
 from dciot.runtime.process import (
     ManagedProcess,
     MissingBinaryError,
@@ -20,4 +20,5 @@ __all__ = [
     "TlsListener",
     "find_binary",
     "free_port",
+    "free_ports",
 ]

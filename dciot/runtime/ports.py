@@ -16,6 +16,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports free on `host` a moment ago: all are held open while they are
+    picked, so no two are the same (separate `free_port` calls may repeat a port)."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.bind((host, 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def port_is_bindable(host: str, port: int) -> bool:
     """True if we could listen on host:port now (SO_REUSEADDR, like mosquitto and influxd).
 
