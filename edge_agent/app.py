@@ -9,10 +9,13 @@ import time
 from device_profiles.schema import Profile, ProfileSet
 from edge_agent.buffer.forwarder import Forwarder, ForwarderSettings
 from edge_agent.buffer.store import ReadingStore
+from edge_agent.commands.executor import CommandExecutor, CommandTarget
+from edge_agent.commands.ledger import CommandLedger
 from edge_agent.config import GatewayConfig
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.protocols import BusPool, create_driver
-from edge_agent.protocols.base import ListenerContext, Raw, ReadingSink
+from edge_agent.protocols.base import Driver, ListenerContext, Raw, ReadingSink
+from edge_agent.protocols.modbus.driver import ModbusDriver
 from edge_agent.scaling import to_engineering
 from edge_agent.scheduler import DevicePoller
 from edge_agent.uplink.contract import Reading
@@ -22,7 +25,20 @@ from edge_agent.wiring import wire
 log = logging.getLogger(__name__)
 
 
-def make_sink(profiles_by_device: dict[str, Profile], forwarder: Forwarder,
+class HistoryTap:
+    """Hands every reading to the command executor's history, then to the forwarder."""
+
+    def __init__(self, forwarder: Forwarder, executor: CommandExecutor | None) -> None:
+        self.forwarder = forwarder
+        self.executor = executor
+
+    def submit(self, device: str, profile: str, reading: Reading) -> None:
+        if self.executor is not None:
+            self.executor.observe(device, reading.ts, reading.values)
+        self.forwarder.submit(device, profile, reading)
+
+
+def make_sink(profiles_by_device: dict[str, Profile], forwarder: Forwarder | HistoryTap,
               metrics: EdgeMetrics) -> ReadingSink:
     """Where listeners hand decoded readings: scale, stamp, store and forward."""
 
@@ -54,6 +70,28 @@ async def publish_stats(uplink: MqttUplink, interval_s: float) -> None:
             uplink.publish_gateway_stats()
 
 
+def _command_executor(config: GatewayConfig, profiles: ProfileSet, drivers: dict[str, Driver],
+                      uplink: MqttUplink, metrics: EdgeMetrics) -> CommandExecutor | None:
+    """The executor of downlink commands (None when `commands.enabled` is false)."""
+    settings = config.commands
+    if not settings.enabled:
+        return None
+    assert config.buffer.path is not None, "load_gateway_config resolves the buffer path"
+    ledger_path = (settings.ledger_path
+                   or config.buffer.path.with_name(f"{config.gateway_id}.commands.sqlite"))
+    ledger = CommandLedger(ledger_path, settings.max_ids, settings.max_age_s)
+    ledger.open()
+    targets = {}
+    for device in config.devices:
+        driver = drivers.get(device.id)
+        targets[device.id] = CommandTarget(
+            device.id, profiles.get(device.profile), device.name,
+            driver if isinstance(driver, ModbusDriver) else None)
+    return CommandExecutor(config.gateway_id, targets, ledger, uplink.publish_command_result,
+                           metrics, max_per_device=settings.max_per_device,
+                           readback_interval_s=settings.readback_interval_s)
+
+
 async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Event,
                    metrics: EdgeMetrics | None = None) -> None:
     """Poll and listen to every configured device and forward readings until `stop` is set."""
@@ -74,15 +112,28 @@ async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Ev
         max_in_flight=buffer.max_in_flight))
     uplink.on_acked = forwarder.on_acked
     pool = BusPool(metrics)
-    pollers = [DevicePoller(device, profile, create_driver(device, params, profile, pool),
-                            forwarder, uplink, metrics, config.unreachable_after_failures)
+    drivers: dict[str, Driver] = {device.id: create_driver(device, params, profile, pool)
+                                  for device, params, profile in wiring.polled}
+    executor = _command_executor(config, profiles, drivers, uplink, metrics)
+    tap = HistoryTap(forwarder, executor)
+    pollers = [DevicePoller(device, profile, drivers[device.id], tap,  # type: ignore[arg-type]
+                            uplink, metrics, config.unreachable_after_failures)
                for device, params, profile in wiring.polled]
-    sink = make_sink({d.id: profiles.get(d.profile) for d in config.devices}, forwarder, metrics)
+    sink = make_sink({d.id: profiles.get(d.profile) for d in config.devices}, tap, metrics)
     listeners = [plugin.create(ListenerContext(settings, devices, metrics, buffer.path.parent))
                  for plugin, settings, devices in wiring.listeners]
     backlog = store.stats().readings
     if backlog:
         log.info("buffer %s holds %d readings from before; replaying them", buffer.path, backlog)
+    if executor is not None:
+        interrupted = executor.recover()
+        if interrupted:
+            log.warning("%d commands were interrupted by the last stop: reported failed",
+                        interrupted)
+        loop = asyncio.get_running_loop()
+        uplink.on_command = lambda topic, payload: loop.call_soon_threadsafe(
+            executor.handle, topic, payload)
+        uplink.on_connected = lambda: loop.call_soon_threadsafe(executor.flush)
     uplink.start()
     tasks = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in pollers]
     for listener in listeners:
@@ -100,6 +151,10 @@ async def run_edge(config: GatewayConfig, profiles: ProfileSet, stop: asyncio.Ev
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if executor is not None:
+            uplink.on_command = None
+            await executor.close()
+            executor.ledger.close()
         await forwarder.drain(buffer.drain_timeout_s)
         forwarding.cancel()
         await asyncio.gather(forwarding, return_exceptions=True)

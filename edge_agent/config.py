@@ -82,6 +82,22 @@ class BufferConfig(_Frozen):
                                    "acknowledgements before exiting")
 
 
+class CommandsConfig(_Frozen):
+    """Downlink commands (edge_agent/commands/): requests on dc/v1/gw/<id>/cmd/req/+."""
+
+    enabled: bool = Field(True, description="subscribe to command requests and execute them")
+    ledger_path: Path | None = Field(None, description="SQLite ledger of command ids and "
+                                     "results; default <gateway_id>.commands.sqlite beside "
+                                     "the buffer")
+    max_per_device: int = Field(16, ge=1, le=1000, description="commands waiting or running "
+                                "per device; beyond it a command is rejected at once")
+    max_ids: int = Field(10_000, ge=1, description="command ids the ledger keeps")
+    max_age_s: float = Field(7 * 86_400, gt=86_400, description="how long the ledger keeps an "
+                             "id (above the 24 h command lifetime, so a redelivery is known)")
+    readback_interval_s: float = Field(0.2, gt=0, le=10, description="pause between read-back "
+                                       "reads while waiting for a command's effect")
+
+
 class DeviceConfig(_Frozen):
     id: str = Field(pattern=ID_PATTERN)
     name: str | None = Field(None, description="display name, e.g. 东昌路1号灯杆")
@@ -109,6 +125,7 @@ class GatewayConfig(_Frozen):
     broker: BrokerConfig = BrokerConfig()
     metrics: MetricsConfig = MetricsConfig()
     buffer: BufferConfig = BufferConfig()
+    commands: CommandsConfig = CommandsConfig()
     profiles_dir: Path = PROFILES_ROOT
     unreachable_after_failures: int = Field(3, ge=1, description="failed polls before a device "
                                             "is reported unreachable")
@@ -151,8 +168,13 @@ def load_gateway_config(path: Path) -> tuple[GatewayConfig, ProfileSet]:
     buffer_path = config.buffer.path or Path("buffer") / f"{config.gateway_id}.sqlite"
     if not buffer_path.is_absolute():
         buffer_path = path.parent / buffer_path
+    ledger_path = (config.commands.ledger_path
+                   or buffer_path.with_name(f"{config.gateway_id}.commands.sqlite"))
+    if not ledger_path.is_absolute():
+        ledger_path = path.parent / ledger_path
     config = config.model_copy(update={
-        "buffer": config.buffer.model_copy(update={"path": buffer_path})})
+        "buffer": config.buffer.model_copy(update={"path": buffer_path}),
+        "commands": config.commands.model_copy(update={"ledger_path": ledger_path})})
     profiles = load_profiles(profiles_dir)
     unknown = sorted({d.profile for d in config.devices} - set(profiles.profiles))
     if unknown:
@@ -164,6 +186,7 @@ __all__ = [
     "NAME_PATTERN",
     "BrokerConfig",
     "BufferConfig",
+    "CommandsConfig",
     "DeviceConfig",
     "GatewayConfig",
     "ListenerConfig",

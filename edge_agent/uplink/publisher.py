@@ -4,6 +4,10 @@ Presence: a retained birth message on connect and a retained last will, so the c
 gateway go offline when the connection drops; a clean stop publishes "offline" itself.
 Counters: `dc.gateway-stats/1` (totals since start) on every connect, every `stats_interval_s`
 (app.py) and at a clean stop; never through the disk buffer, as the next one supersedes it.
+Commands: with `on_command` set, every connect subscribes to the gateway's command requests
+(QoS 1) and hands each message (topic, payload) to it from paho's thread; results go out with
+`publish_command_result`, QoS 1, not through the disk buffer (the command ledger keeps them).
+`on_connected` is called from paho's thread after every connect.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge_agent.commands.contract import command_request_subscription, command_result_topic
 from edge_agent.config import GatewayConfig
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.uplink import contract
@@ -41,6 +46,8 @@ class MqttUplink:
         self.metrics = metrics
         self.on_acked = on_acked
         self.connected = threading.Event()
+        self.on_command: Callable[[str, bytes], None] | None = None
+        self.on_connected: Callable[[], None] = lambda: None
         self._client: mqtt.Client | None = None
 
     def start(self) -> None:
@@ -63,6 +70,7 @@ class MqttUplink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = lambda _c, _u, mid, _rc, _p: self.on_acked(mid)
+        client.on_message = self._on_message
         self._client = client
         client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s,
                              clean_start=True)
@@ -82,9 +90,17 @@ class MqttUplink:
             agent_version=AGENT_VERSION)
         client.publish(contract.gateway_status_topic(gw), birth, qos=1, retain=True)
         client.publish(contract.gateway_stats_topic(gw), self._stats_payload(), qos=1)
+        if self.on_command is not None:
+            client.subscribe(command_request_subscription(gw), qos=1)
         self.connected.set()
         self.metrics.uplink_connected.set(1)
         log.info("connected to broker %s:%s", self.config.broker.host, self.config.broker.port)
+        self.on_connected()
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object,
+                    msg: mqtt.MQTTMessage) -> None:
+        if self.on_command is not None:
+            self.on_command(msg.topic, msg.payload)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object,
                        reason: ReasonCode, _props: Properties | None) -> None:
@@ -124,6 +140,14 @@ class MqttUplink:
         gw = self.config.gateway_id
         payload = contract.encode_device_status(gw, device, state, _now_ms(), reason, failures)
         self._publish(contract.device_status_topic(gw, device), payload, retain=True)
+
+    def publish_command_result(self, device: str, payload: bytes) -> bool:
+        """A dc.command-result/1 on the device's result topic, QoS 1; False when it could
+        not be handed to paho now (offline or paho's queue full)."""
+        if not self.connected.is_set():
+            return False
+        topic = command_result_topic(self.config.gateway_id, device)
+        return self._publish(topic, payload) is not None
 
     def _stats_payload(self) -> bytes:
         return contract.encode_gateway_stats(self.config.gateway_id, _now_ms(),

@@ -1,5 +1,9 @@
 """Modbus driver: profile points -> planned reads -> raw values by point name.
 
+Commands (edge_agent/commands/executor.py) use `write_point` and `read_point`: one write or one
+point read, each holding the bus lock for just that request (a poll in progress finishes
+first), without the unit backoff (an operator's command always tries the device).
+
 The same driver serves Modbus TCP (`transport.ModbusTcpTransport`) and Modbus RTU
 (`rtu_transport.ModbusRtuTransport`): both expose `lock` and `read(table, start, count, unit)`.
 A poll holds the bus lock for all reads of its unit, so units on one bus take turns poll by poll
@@ -22,11 +26,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from device_profiles.schema import ModbusRtuProtocol, ModbusTcpProtocol, Profile, RegisterType
+from device_profiles.schema import (
+    ModbusRtuProtocol,
+    ModbusTcpProtocol,
+    Point,
+    Profile,
+    RegisterType,
+)
 from edge_agent.errors import DeviceException, DeviceTimeout
 from edge_agent.protocols.base import Raw
-from edge_agent.protocols.modbus.codec import decode_point
+from edge_agent.protocols.modbus.codec import decode_point, encode_point
 from edge_agent.protocols.modbus.planner import ReadRequest, plan_reads
+from edge_agent.scaling import Value, to_raw
 
 
 class RegisterTransport(Protocol):
@@ -36,6 +47,9 @@ class RegisterTransport(Protocol):
 
     async def read(self, table: RegisterType, start: int, count: int,
                    unit: int) -> list[int] | list[bool]: ...
+
+    async def write(self, function_code: int, address: int, values: list[int] | list[bool],
+                    unit: int) -> None: ...
 
 
 class UnitBackedOff(DeviceTimeout):
@@ -112,3 +126,19 @@ class ModbusDriver:
                 for point in request.points:
                     raw[point.name] = decode_point(point, request.start, values)
         return raw
+
+    async def write_point(self, point: Point, value: Value, function_code: int) -> None:
+        """Write the engineering `value` to `point` (raw = (value - offset) / scale, encoded
+        like the point is read) with `function_code` (5, 6, 15 or 16)."""
+        if point.register_type == RegisterType.holding and point.bit is not None:
+            raise ValueError(f"point {point.name} is one bit of a register: not writable alone")
+        words = encode_point(point, to_raw(point, value))
+        async with self.transport.lock:
+            await self.transport.write(function_code, point.address, words, self.unit)
+
+    async def read_point(self, point: Point) -> Raw:
+        """Read one point now (raw, unscaled)."""
+        async with self.transport.lock:
+            values = await self.transport.read(point.register_type, point.address, point.words,
+                                               self.unit)
+        return decode_point(point, point.address, values)

@@ -39,6 +39,7 @@ from edge_agent.protocols.modbus.rtu_codec import (
     Request,
     Response,
     RtuFrameError,
+    WriteResponse,
     encode_request,
     next_response,
 )
@@ -116,6 +117,15 @@ class ModbusRtuTransport:
         if table in _BIT_TABLES:
             return [bool(v) for v in response.values]
         return list(response.values)
+
+    async def write(self, function_code: int, address: int, values: list[int] | list[bool],
+                    unit: int) -> None:
+        """Write with function code 5, 6, 15 or 16 from `address` on `unit` (the caller holds
+        `lock`); the device's echo is checked by `rtu_codec.next_response`."""
+        words = tuple(int(v) for v in values)
+        response = await self.transact(Request(unit, function_code, address, len(words), words))
+        if not isinstance(response, WriteResponse):
+            raise FrameError(f"{self.name} unit {unit}: unexpected answer {response}")
 
     async def transact(self, request: Request) -> Response:
         """Send one request and return its answer; DeviceException for an exception answer.

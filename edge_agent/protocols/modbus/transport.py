@@ -1,4 +1,4 @@
-"""Modbus TCP transport: moves register reads over one TCP connection. Content-blind.
+"""Modbus TCP transport: moves register reads and writes over one TCP connection. Content-blind.
 
 One transport per (host, port): a Modbus TCP gateway in front of an RS-485 bus hosts many unit
 ids behind one connection, so requests are strictly one at a time (`lock`). pymodbus is used only
@@ -70,6 +70,37 @@ class ModbusTcpTransport:
         if table in {RegisterType.coil, RegisterType.discrete_input}:
             return list(response.bits[:count])
         return list(response.registers)
+
+    async def write(self, function_code: int, address: int, values: list[int] | list[bool],
+                    unit: int) -> None:
+        """Write with function code 5 (one coil), 15 (coils), 6 (one register) or 16
+        (registers) from `address` on `unit` (the caller holds `lock`)."""
+        client = await self._connected_client()
+        where = f"{self.name} unit {unit} FC{function_code} {address}+{len(values)}"
+        if function_code in {5, 6} and len(values) != 1:
+            raise ValueError(f"{where}: function {function_code} writes exactly one value")
+        try:
+            if function_code == 5:
+                response = await client.write_coil(address, bool(values[0]), device_id=unit)
+            elif function_code == 15:
+                response = await client.write_coils(address, [bool(v) for v in values],
+                                                    device_id=unit)
+            elif function_code == 6:
+                response = await client.write_register(address, int(values[0]), device_id=unit)
+            elif function_code == 16:
+                response = await client.write_registers(address, [int(v) for v in values],
+                                                        device_id=unit)
+            else:
+                raise ValueError(f"{where}: not a write function code")
+        except ModbusIOException as err:
+            _reraise_cancellation(err)
+            raise DeviceTimeout(f"{where}: no answer within {self.timeout_s} s") from err
+        except (ConnectionException, ModbusException, OSError) as err:
+            await self.close()
+            raise TransportError(f"{where}: {err}") from err
+        if isinstance(response, ExceptionResponse) or response.isError():
+            code = getattr(response, "exception_code", 0)
+            raise DeviceException(f"{where}: Modbus exception code {code}", code)
 
     async def close(self) -> None:
         if self._client is not None:
