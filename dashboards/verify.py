@@ -229,6 +229,8 @@ class _Verifier:
         self.time_to_ms = time_to_ms
         self.selection = selection
         self.report = report
+        self._keys: dict[str, tuple[set[str], set[str]] | str] = {}
+        """measurement -> (field keys, tag keys), or the error that reading them gave"""
 
     def _expand(self, query: str, variables: Mapping[str, VariableValue],
                 panel: Mapping[str, Any]) -> str:
@@ -336,6 +338,21 @@ class _Verifier:
                 self.run_query(uid, f"annotation {annotation.get('name', '?')}", "Anno", query,
                                variables, {}, events=True)
 
+    def _schema(self, measurement: str) -> tuple[set[str], set[str]] | str:
+        """The measurement's field and tag keys, read once per verify run."""
+        if measurement not in self._keys:
+            found: list[set[str]] = []
+            for kind, column in (("FIELD", "fieldKey"), ("TAG", "tagKey")):
+                series, error = self.influx.query(f'SHOW {kind} KEYS FROM "{measurement}"')
+                if error:
+                    self._keys[measurement] = error
+                    break
+                found.append({str(row[s["columns"].index(column)]) for s in series
+                              for row in s.get("values", [])})
+            else:
+                self._keys[measurement] = (found[0], found[1])
+        return self._keys[measurement]
+
     def schema_problem(self, query: str) -> str | None:
         """For an event query that found nothing: does it name a measurement, fields and tags
         the stack writes? (No alarm in the range is normal; a misspelt field is not.)"""
@@ -345,16 +362,13 @@ class _Verifier:
         fields = set(re.findall(r'"([^"]+)"', found.group("fields")))
         measurement = found.group("measurement")
         tags = set(re.findall(r'"([^"]+)"\s*(?:=~|!~|=|!=|<>)', found.group("where") or ""))
-        keys: dict[str, set[str]] = {}
-        for kind, column in (("FIELD", "fieldKey"), ("TAG", "tagKey")):
-            series, error = self.influx.query(f'SHOW {kind} KEYS FROM "{measurement}"')
-            if error:
-                return error
-            keys[kind] = {str(row[s["columns"].index(column)]) for s in series
-                          for row in s.get("values", [])}
-        if not keys["FIELD"]:
+        keys = self._schema(measurement)
+        if isinstance(keys, str):
+            return keys
+        field_keys, tag_keys = keys
+        if not field_keys:
             return f"measurement {measurement} does not exist (never written)"
-        missing = sorted((fields | tags) - keys["FIELD"] - keys["TAG"])
+        missing = sorted((fields | tags) - field_keys - tag_keys)
         return (f"measurement {measurement} has no field or tag {', '.join(missing)}"
                 if missing else None)
 
